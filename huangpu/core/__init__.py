@@ -1,0 +1,1 @@
+"""Domain types every other layer shares. Imports nothing of huangpu."""

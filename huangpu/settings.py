@@ -1,0 +1,60 @@
+"""Configuration: one ``huangpu.toml`` under $HUANGPU_HOME, overridden by HUANGPU_* variables.
+
+Secrets (tokens) never go in the file: the CLI reads them from --token, HUANGPU_TOKEN, or the
+0600 token file the server writes under $HUANGPU_HOME on first start.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def default_home() -> Path:
+    env = os.environ.get("HUANGPU_HOME")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".local" / "share" / "huangpu"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUANGPU_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=0, le=65535)
+    server_url: str | None = None
+    lease_seconds: float = Field(default=20.0, gt=0)
+    poll_timeout_seconds: float = Field(default=10.0, ge=0)
+    scheduler_interval_seconds: float = Field(default=0.5, gt=0)
+    policy: str = "first-fit"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from pydantic_settings import TomlConfigSettingsSource
+
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=default_home() / "huangpu.toml")
+        return (init_settings, env_settings, toml)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'huangpu.db'}"
+
+    @property
+    def url(self) -> str:
+        return self.server_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def token_file(self) -> Path:
+        return self.home / "operator.token"
