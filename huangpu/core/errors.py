@@ -57,3 +57,9 @@ class Conflict(HuangpuError):
 
 class IllegalTransition(Conflict):
     code = "illegal_transition"
+
+
+class Unsatisfiable(InvalidInput):
+    """No registered pool could ever run this request, however long it waited."""
+
+    code = "unsatisfiable"

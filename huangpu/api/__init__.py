@@ -1,0 +1,1 @@
+"""The HTTP API: routers per role, bearer-token auth, one error shape."""

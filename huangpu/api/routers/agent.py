@@ -1,0 +1,58 @@
+"""The agent protocol over HTTP. Poll is a long-poll: it waits for a lease, a cancel or a stop
+so an idle agent costs the server one request per poll timeout, not a busy loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from huangpu.api.auth import Principal, require
+from huangpu.core.protocol import (
+    PollRequest,
+    PollResponse,
+    RegisterRequest,
+    RegisterResponse,
+    ReportRequest,
+    ReportResponse,
+)
+
+router = APIRouter(prefix="/v1/agent")
+AgentToken = Annotated[Principal, Depends(require("agent"))]
+POLL_STEP_SECONDS = 0.2
+
+
+def _pool(principal: Principal) -> str:
+    assert principal.pool_id is not None  # agent tokens are always bound to a pool
+    return principal.pool_id
+
+
+@router.post("/register")
+def register(body: RegisterRequest, request: Request, who: AgentToken) -> RegisterResponse:
+    return request.app.state.platform.agents.register(_pool(who), body)  # type: ignore[no-any-return]
+
+
+@router.post("/poll")
+async def poll(body: PollRequest, request: Request, who: AgentToken) -> PollResponse:
+    service = request.app.state.platform.agents
+    wait = min(body.wait_seconds, service.poll_timeout)
+    deadline = time.monotonic() + wait
+    running = body.running
+    while True:
+        response: PollResponse = await run_in_threadpool(
+            service.poll_once, _pool(who), body.agent_id, running
+        )
+        if response.leases or response.cancel or response.stop:
+            return response
+        if time.monotonic() >= deadline or await request.is_disconnected():
+            return response
+        running = []  # leases were renewed on the first pass
+        await asyncio.sleep(POLL_STEP_SECONDS)
+
+
+@router.post("/report")
+def report(body: ReportRequest, request: Request, who: AgentToken) -> ReportResponse:
+    return request.app.state.platform.agents.report(_pool(who), body)  # type: ignore[no-any-return]

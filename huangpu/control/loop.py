@@ -1,0 +1,154 @@
+"""The scheduler loop: reap leases, snapshot the store, run one pure cycle, apply decisions.
+
+Each placement is applied in its own transaction with compare-and-set moves
+PENDING → ADMITTED → SCHEDULED; the allocations table's primary key (one row per device)
+makes giving a device twice impossible even if two schedulers raced.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from huangpu.control.reaper import LeaseReaper, ReapStats
+from huangpu.control.snapshots import NodeIndex, build_snapshot
+from huangpu.core.clock import Clock, SystemClock
+from huangpu.core.jobspec import JobSpec
+from huangpu.core.states import JobState
+from huangpu.scheduling import run_cycle
+from huangpu.scheduling.result import CycleResult, Placement
+from huangpu.settings import Settings
+from huangpu.store import jobs as job_repo
+from huangpu.store.db import Database, connect
+from huangpu.store.inventory import devices
+from huangpu.store.models import JobRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleReport:
+    reaped: ReapStats
+    result: CycleResult
+    applied: int
+    seconds: float
+
+
+class Scheduler:
+    def __init__(self, db: Database, clock: Clock, lease_seconds: float, policy: str) -> None:
+        self.db = db
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.policy = policy
+        self.reaper = LeaseReaper(db, clock, lease_seconds)
+
+    def run_once(self) -> CycleReport:
+        started = time.perf_counter()
+        reaped = self.reaper.run_once()
+        # 1. snapshot: devices of agents seen within one lease, and the pending queue
+        now = self.clock.now()
+        with self.db.read() as session:
+            inventory = devices(session, online_since=now - self.lease_seconds)
+            rows = session.execute(
+                select(JobRow.id, JobRow.spec, JobRow.org_id, JobRow.created_at, JobRow.reason)
+                .where(JobRow.state == JobState.PENDING.value)
+                .order_by(JobRow.created_at)
+            ).all()
+        orgs: dict[str, int] = {}
+        queue = [
+            (
+                r.id,
+                JobSpec.model_validate(r.spec),
+                orgs.setdefault(r.org_id, len(orgs)),
+                r.created_at,
+            )
+            for r in rows
+        ]
+        snapshot, index = build_snapshot(inventory, queue, now)
+        # 2. decide (pure)
+        result = run_cycle(snapshot, self.policy)
+        # 3. apply placements, each in its own transaction
+        applied = sum(self._apply(p, index, now) for p in result.placements)
+        # 4. record why the rest wait, writing only reasons that changed
+        old = {r.id: r.reason for r in rows}
+        changed = {
+            p.job_key: p.explain() for p in result.pending if old.get(p.job_key) != p.explain()
+        }
+        if changed:
+            with self.db.write() as session:
+                for job_id, reason in changed.items():
+                    session.execute(
+                        update(JobRow)
+                        .where(JobRow.id == job_id, JobRow.state == JobState.PENDING.value)
+                        .values(reason=reason)
+                    )
+        return CycleReport(reaped, result, applied, time.perf_counter() - started)
+
+    def _apply(self, placement: Placement, index: NodeIndex, now: float) -> bool:
+        job_id = placement.job_key
+        device_ids = [index.device_ids[(node, i)] for node, i in placement.devices]
+        agent_id = index.node_agent[placement.node_keys[0]]
+        pool_id = index.pool_ids[placement.pool_index]
+        try:
+            with self.db.write() as session:
+                if not job_repo.move(
+                    session,
+                    job_id,
+                    JobState.PENDING,
+                    JobState.ADMITTED,
+                    now,
+                    "admitted",
+                    attempt=JobRow.attempt + 1,
+                    reason=None,
+                ):
+                    return False
+                job_repo.move_or_conflict(
+                    session,
+                    job_id,
+                    JobState.ADMITTED,
+                    JobState.SCHEDULED,
+                    now,
+                    f"placed on {len(device_ids)} device(s)",
+                    pool_id=pool_id,
+                    agent_id=agent_id,
+                )
+                attempt = session.scalar(select(JobRow.attempt).where(JobRow.id == job_id))
+                job_repo.allocate(session, job_id, int(attempt or 0), device_ids)
+        except IntegrityError:
+            log.warning("job %s: a device was taken meanwhile; retrying next cycle", job_id)
+            return False
+        return True
+
+
+def run_scheduler(settings: Settings, stop_event: threading.Event | None = None) -> None:
+    """Run cycles every ``scheduler_interval_seconds`` until stopped (SIGTERM or the event)."""
+    stop = stop_event or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    db = connect(settings.db_url)
+    scheduler = Scheduler(db, SystemClock(), settings.lease_seconds, settings.policy)
+    log.info("scheduler running on %s, policy %s", settings.db_url, settings.policy)
+    try:
+        while not stop.is_set():
+            try:
+                report = scheduler.run_once()
+                if report.applied or report.reaped.lost or report.reaped.requeued:
+                    log.info(
+                        "cycle: placed %d, pending %d, lost %d, requeued %d in %.1f ms",
+                        report.applied,
+                        len(report.result.pending),
+                        report.reaped.lost,
+                        report.reaped.requeued,
+                        report.seconds * 1000,
+                    )
+            except Exception:  # a bad cycle must not kill the loop; the next one retries
+                log.exception("scheduler cycle failed")
+            stop.wait(settings.scheduler_interval_seconds)
+    finally:
+        db.dispose()
