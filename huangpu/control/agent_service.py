@@ -106,6 +106,23 @@ class AgentService:
             )
         return stop
 
+    def has_work(self, agent_id: str) -> bool:
+        """A cheap read: is there a lease to hand out or a cancel to pass on?"""
+        with self.db.read() as session:
+            found = session.scalar(
+                select(JobRow.id)
+                .where(
+                    JobRow.agent_id == agent_id,
+                    (JobRow.state == JobState.SCHEDULED.value)
+                    | (
+                        JobRow.cancel_requested.is_(True)
+                        & JobRow.state.in_([s.value for s in LEASED])
+                    ),
+                )
+                .limit(1)
+            )
+            return found is not None
+
     def poll_once(self, pool_id: str, agent_id: str, running: list[RunningJob]) -> PollResponse:
         now = self.clock.now()
         with self.db.write() as session:

@@ -77,8 +77,22 @@ _ROWS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("P800", "p800", "kunlunxin", ("kunlun-p800",)),
 )
 
-_VENDOR_WORDS = ("nvidia", "huawei", "ascend", "cambricon", "hygon", "kunlunxin", "kunlun",
-                 "enflame", "metax", "iluvatar", "biren", "moorethreads", "mtt", "geforce")
+_VENDOR_WORDS = (
+    "nvidia",
+    "huawei",
+    "ascend",
+    "cambricon",
+    "hygon",
+    "kunlunxin",
+    "kunlun",
+    "enflame",
+    "metax",
+    "iluvatar",
+    "biren",
+    "moorethreads",
+    "mtt",
+    "geforce",
+)
 
 
 def normalise(name: str) -> str:
@@ -86,7 +100,7 @@ def normalise(name: str) -> str:
     key = re.sub(r"[^0-9a-z\u4e00-\u9fff]", "", name.lower())
     for word in _VENDOR_WORDS:
         if key.startswith(word) and len(key) > len(word):
-            key = key[len(word):]
+            key = key[len(word) :]
     return key
 
 

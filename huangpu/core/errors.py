@@ -1,13 +1,13 @@
 """The error tree users meet.
 
-    HuangpuError                  code, message, field (the API's error JSON shape)
-    ├── InvalidInput              bad input: HTTP 422, CLI exit 2, nothing written
-    │   └── UnknownChip           with a did-you-mean
-    ├── Unauthorized              missing or wrong token: HTTP 401
-    ├── Forbidden                 right token, wrong role or org: HTTP 403
-    ├── NotFound                  HTTP 404
-    └── Conflict                  a compare-and-set lost, or an illegal state move: HTTP 409
-        └── IllegalTransition
+HuangpuError                  code, message, field (the API's error JSON shape)
+├── InvalidInput              bad input: HTTP 422, CLI exit 2, nothing written
+│   └── UnknownChip           with a did-you-mean
+├── Unauthorized              missing or wrong token: HTTP 401
+├── Forbidden                 right token, wrong role or org: HTTP 403
+├── NotFound                  HTTP 404
+└── Conflict                  a compare-and-set lost, or an illegal state move: HTTP 409
+    └── IllegalTransition
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,26 +25,36 @@ from huangpu.store.models import (
     TokenRow,
 )
 
+_Named = OrgRow | SupplierRow | PoolRow
 
-def _by_name_or_id(session: Session, model: type, ref: str, field: str, noun: str):  # type: ignore[no-untyped-def]
-    row = session.scalar(select(model).where(or_(model.id == ref, model.name == ref)))
+
+def _by_name_or_id(
+    session: Session, model: type[_Named], ref: str, field: str, noun: str
+) -> _Named:
+    row = cast(
+        "_Named | None",
+        session.scalar(select(model).where(or_(model.id == ref, model.name == ref))),
+    )
     if row is None:
         raise NotFound(f"no {noun} named {ref!r}; list them with `huangpu {noun}s`", field)
     return row
 
 
 def org(session: Session, ref: str, field: str = "org") -> OrgRow:
-    row: OrgRow = _by_name_or_id(session, OrgRow, ref, field, "org")
+    row = _by_name_or_id(session, OrgRow, ref, field, "org")
+    assert isinstance(row, OrgRow)
     return row
 
 
 def supplier(session: Session, ref: str, field: str = "supplier") -> SupplierRow:
-    row: SupplierRow = _by_name_or_id(session, SupplierRow, ref, field, "supplier")
+    row = _by_name_or_id(session, SupplierRow, ref, field, "supplier")
+    assert isinstance(row, SupplierRow)
     return row
 
 
 def pool(session: Session, ref: str, field: str = "pool") -> PoolRow:
-    row: PoolRow = _by_name_or_id(session, PoolRow, ref, field, "pool")
+    row = _by_name_or_id(session, PoolRow, ref, field, "pool")
+    assert isinstance(row, PoolRow)
     return row
 
 
@@ -83,7 +94,7 @@ def create_pool(
     return row
 
 
-def list_rows(session: Session, model: type) -> Sequence[object]:
+def list_rows(session: Session, model: type[_Named | TokenRow]) -> Sequence[Any]:
     return session.scalars(select(model).order_by(model.created_at)).all()
 
 

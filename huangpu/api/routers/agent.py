@@ -40,17 +40,18 @@ async def poll(body: PollRequest, request: Request, who: AgentToken) -> PollResp
     service = request.app.state.platform.agents
     wait = min(body.wait_seconds, service.poll_timeout)
     deadline = time.monotonic() + wait
-    running = body.running
-    while True:
-        response: PollResponse = await run_in_threadpool(
-            service.poll_once, _pool(who), body.agent_id, running
-        )
-        if response.leases or response.cancel or response.stop:
-            return response
+    # The first pass renews leases and records the heartbeat; later passes only read until
+    # there is something to hand out, so idle agents do not hold the write lock.
+    response: PollResponse = await run_in_threadpool(
+        service.poll_once, _pool(who), body.agent_id, body.running
+    )
+    while not (response.leases or response.cancel or response.stop):
         if time.monotonic() >= deadline or await request.is_disconnected():
-            return response
-        running = []  # leases were renewed on the first pass
+            break
         await asyncio.sleep(POLL_STEP_SECONDS)
+        if await run_in_threadpool(service.has_work, body.agent_id):
+            response = await run_in_threadpool(service.poll_once, _pool(who), body.agent_id, [])
+    return response
 
 
 @router.post("/report")

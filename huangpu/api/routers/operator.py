@@ -45,7 +45,7 @@ def create_org(body: OrgCreate, request: Request, _: Operator) -> dict[str, Any]
 @router.get("/orgs")
 def list_orgs(request: Request, _: Operator) -> list[dict[str, Any]]:
     with request.app.state.platform.db.read() as session:
-        return [_org(r) for r in registry.list_rows(session, OrgRow)]  # type: ignore[arg-type]
+        return [_org(r) for r in registry.list_rows(session, OrgRow)]
 
 
 @router.post("/suppliers", status_code=201)
@@ -59,7 +59,7 @@ def create_supplier(body: SupplierCreate, request: Request, _: Operator) -> dict
 def list_suppliers(request: Request, _: Operator) -> list[dict[str, Any]]:
     with request.app.state.platform.db.read() as session:
         rows = registry.list_rows(session, SupplierRow)
-        return [_supplier(r) for r in rows]  # type: ignore[arg-type]
+        return [_supplier(r) for r in rows]
 
 
 @router.post("/pools", status_code=201)
@@ -93,7 +93,7 @@ def create_token(body: TokenCreate, request: Request, _: Operator) -> dict[str, 
 @router.get("/tokens")
 def list_tokens(request: Request, _: Operator) -> list[dict[str, Any]]:
     with request.app.state.platform.db.read() as session:
-        return [_token(r) for r in registry.list_rows(session, TokenRow)]  # type: ignore[arg-type]
+        return [_token(r) for r in registry.list_rows(session, TokenRow)]
 
 
 @router.post("/tokens/{token_id}/revoke")

@@ -43,9 +43,19 @@ class World:
         for pool, chip in (("p-a100", "A100"), ("p-910b", "910B")):
             self.post("/v1/pools", self.op, {"name": pool, "supplier": "telecom", "region": "sh"})
             token = self.post("/v1/tokens", self.op, {"role": "agent", "pool": pool})["token"]
-            nodes = [{"name": f"{pool}-n0", "devices": [
-                {"index": i, "chip": chip.lower() if chip == "A100" else "910b2",
-                 "memory_gib": 80 if chip == "A100" else 64} for i in range(8)]}]
+            nodes = [
+                {
+                    "name": f"{pool}-n0",
+                    "devices": [
+                        {
+                            "index": i,
+                            "chip": chip.lower() if chip == "A100" else "910b2",
+                            "memory_gib": 80 if chip == "A100" else 64,
+                        }
+                        for i in range(8)
+                    ],
+                }
+            ]
             reg = self.post("/v1/agent/register", token, {"agent_name": "a1", "nodes": nodes})
             self.agents[pool] = (token, reg["agent_id"])
 
@@ -65,13 +75,17 @@ class World:
 
     def poll(self, pool: str, running: list[dict[str, Any]] | None = None) -> Any:
         token, agent_id = self.agents[pool]
-        return self.post("/v1/agent/poll", token,
-                         {"agent_id": agent_id, "running": running or [], "wait_seconds": 0})
+        return self.post(
+            "/v1/agent/poll",
+            token,
+            {"agent_id": agent_id, "running": running or [], "wait_seconds": 0},
+        )
 
     def report(self, pool: str, seq: int, events: list[dict[str, Any]]) -> Any:
         token, agent_id = self.agents[pool]
-        return self.post("/v1/agent/report", token,
-                         {"agent_id": agent_id, "seq": seq, "events": events})
+        return self.post(
+            "/v1/agent/report", token, {"agent_id": agent_id, "seq": seq, "events": events}
+        )
 
     def submit(self, **spec: Any) -> str:
         body = {"name": "job", "command": "echo hi", **spec}
@@ -95,10 +109,17 @@ def test_job_runs_to_success_with_logs_and_legal_history(world: World) -> None:
     lease = world.poll("p-910b")["leases"][0]
     assert lease["visibility_env"] == {"ASCEND_RT_VISIBLE_DEVICES": "0,1,2,3"}
     ref = {"job_id": job, "attempt": lease["attempt"]}
-    world.report("p-910b", 1, [{**ref, "kind": "started", "engine_id": "local:1", "at": 1.0},
-                               {**ref, "kind": "log", "offset": 0, "data": "hello\n"}])
-    world.report("p-910b", 2, [{**ref, "kind": "exited", "outcome": "succeeded",
-                                "exit_code": 0, "at": 2.0}])
+    world.report(
+        "p-910b",
+        1,
+        [
+            {**ref, "kind": "started", "engine_id": "local:1", "at": 1.0},
+            {**ref, "kind": "log", "offset": 0, "data": "hello\n"},
+        ],
+    )
+    world.report(
+        "p-910b", 2, [{**ref, "kind": "exited", "outcome": "succeeded", "exit_code": 0, "at": 2.0}]
+    )
     detail = world.get(f"/v1/jobs/{job}", world.tenant)
     assert detail["state"] == "SUCCEEDED"
     assert world.get(f"/v1/jobs/{job}/logs", world.tenant)["data"] == "hello\n"
@@ -159,13 +180,19 @@ def test_cancel_running_job_goes_through_agent(world: World) -> None:
     [
         ({"name": "x", "command": "c", "colour": "red"}, "spec.colour"),
         ({"name": "x", "command": "c", "resources": {"chips": ["A10O"]}}, "resources.chips[0]"),
-        ({"name": "x", "command": "c", "resources": {"accelerators": 0}},
-         "spec.resources.accelerators"),
-        ({"name": "x", "command": "c", "resources": {"accelerators": 64}},
-         "resources.accelerators"),
+        (
+            {"name": "x", "command": "c", "resources": {"accelerators": 0}},
+            "spec.resources.accelerators",
+        ),
+        (
+            {"name": "x", "command": "c", "resources": {"accelerators": 64}},
+            "resources.accelerators",
+        ),
         ({"name": "x", "command": "c", "resources": {"nodes": 3}}, "resources.nodes"),
-        ({"name": "x", "command": "c", "resources": {"min_memory_gib": 100}},
-         "resources.min_memory_gib"),
+        (
+            {"name": "x", "command": "c", "resources": {"min_memory_gib": 100}},
+            "resources.min_memory_gib",
+        ),
         ({"name": "x", "command": "c", "resources": {"chips": ["mlu370"]}}, "resources.chips"),
         ({"command": "c"}, "spec.name"),
     ],
@@ -180,9 +207,12 @@ def test_bad_submissions_get_422_naming_the_field_and_write_nothing(
 
 
 def test_did_you_mean_for_chip_names(world: World) -> None:
-    body = world.post("/v1/jobs", world.tenant,
-                      {"spec": {"name": "x", "command": "c", "resources": {"chips": ["A10O"]}}},
-                      status=422)
+    body = world.post(
+        "/v1/jobs",
+        world.tenant,
+        {"spec": {"name": "x", "command": "c", "resources": {"chips": ["A10O"]}}},
+        status=422,
+    )
     assert "Did you mean a100" in body["error"]["message"]
 
 
