@@ -1,0 +1,43 @@
+"""Pure scheduling: a ``Snapshot`` in, placements and ordered pending reasons out.
+
+Imports only ``huangpu.core`` and numpy; no I/O and no clock (``Snapshot.now`` is given).
+
+    builder = SnapshotBuilder(chips=["a100"], pools=["sh-a100"], now=clock.now())
+    builder.add_node(0, "n1", 0, "rack-1", [0, 1, 2, 3], 80.0)
+    builder.add_job("job-1", 2, 1, 40.0, [0], org_index=0, priority=0, submit_time=t)
+    result = run_cycle(builder.build(), "first-fit")
+"""
+
+from huangpu.scheduling.cycle import run_cycle
+from huangpu.scheduling.feasibility import (
+    NodeStages,
+    feasible_nodes,
+    never_fits,
+    node_stages,
+    structural_reason,
+)
+from huangpu.scheduling.policies import Policy, UnknownPolicy, get_policy, policy_names, register
+from huangpu.scheduling.result import CycleResult, CycleStats, Pending, PendingReason, Placement
+from huangpu.scheduling.snapshot import Snapshot, SnapshotBuilder, SnapshotError
+
+__all__ = [
+    "CycleResult",
+    "CycleStats",
+    "NodeStages",
+    "Pending",
+    "PendingReason",
+    "Placement",
+    "Policy",
+    "Snapshot",
+    "SnapshotBuilder",
+    "SnapshotError",
+    "UnknownPolicy",
+    "feasible_nodes",
+    "get_policy",
+    "never_fits",
+    "node_stages",
+    "policy_names",
+    "register",
+    "run_cycle",
+    "structural_reason",
+]
