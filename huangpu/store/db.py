@@ -4,6 +4,7 @@ the same code through a ``postgresql+psycopg://`` URL."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,6 +95,8 @@ def _alembic_config(url: str) -> Any:
 def upgrade(db: Database, revision: str = "head") -> None:
     from alembic import command
 
+    # Alembic narrates every plugin at INFO; users only need to hear about problems.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     with db.writer.connect() as conn:
         config = _alembic_config(db.url)
         config.attributes["connection"] = conn
