@@ -3,13 +3,14 @@ with a manual clock and the agent protocol spoken by hand."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from huangpu.api.app import build_platform, create_app
 from huangpu.control.loop import Scheduler
@@ -24,9 +25,11 @@ LEASE = 10.0
 
 
 class World:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, db_url: str | None) -> None:
         self.clock = ManualClock()
-        self.settings = Settings(home=tmp, lease_seconds=LEASE, poll_timeout_seconds=0)
+        self.settings = Settings(
+            home=tmp, database_url=db_url, lease_seconds=LEASE, poll_timeout_seconds=0
+        )
         self.db: Database = connect(self.settings.db_url)
         self.client = TestClient(create_app(build_platform(self.settings, self.db, self.clock)))
         self.scheduler = Scheduler(self.db, self.clock, LEASE, "first-fit")
@@ -96,11 +99,25 @@ class World:
             return int(s.scalar(select(func.count()).select_from(JobRow)) or 0)
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """The same flow on a SQLite file and on a fresh database in a real PostgreSQL."""
+    if request.param == "sqlite":
+        w = World(tmp_path, None)
+        yield w
+        w.db.dispose()
+        return
+    server_url = request.getfixturevalue("pg_url")
+    name = f"flow_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    w = World(tmp_path, server_url.rsplit("/", 1)[0] + f"/{name}")
     yield w
     w.db.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE {name}"))
+    admin.dispose()
 
 
 def test_job_runs_to_success_with_logs_and_legal_history(world: World) -> None:
