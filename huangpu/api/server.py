@@ -39,5 +39,12 @@ def serve(settings: Settings) -> None:
     print(
         f"huangpu server on {settings.url} (database {settings.db_url}); docs at /docs", flush=True
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
     db.dispose()

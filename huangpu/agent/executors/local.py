@@ -116,6 +116,26 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:100]
 
 
+# Only these reach a tenant's job from the agent's own environment: the agent may hold
+# secrets (its token, cloud credentials) that must never leak into other people's code.
+INHERITED_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+)
+
+
+def inherited_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in INHERITED_ENV or k.startswith("LC_")}
+
+
 class LocalExecutor:
     def __init__(
         self, state_dir: Path, nodes: list[Node] | None = None, agent_name: str = "local"
@@ -148,7 +168,7 @@ class LocalExecutor:
         cwd.mkdir(exist_ok=True)
         for stale in (shim.EXIT_FILE, shim.PID_FILE, REPORTED_FILE, JOB_FILE):
             (job_dir / stale).unlink(missing_ok=True)
-        env = {**os.environ, **spec.env, **lease.visibility_env}
+        env = {**inherited_env(), **spec.env, **lease.visibility_env}
         env["HUANGPU_JOB_ID"] = lease.job_id
         env["HUANGPU_ATTEMPT"] = str(lease.attempt)
         if spec.checkpoint_dir:

@@ -166,3 +166,14 @@ def test_reattach_after_restart(tmp_path: Path) -> None:
 def test_same_lease_twice_runs_once(ex: LocalExecutor) -> None:
     first = ex.submit(lease("sleep 300"))
     assert ex.submit(lease("sleep 300")) == first
+
+
+def test_agent_secrets_do_not_reach_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from huangpu.agent.executors.local import inherited_env
+
+    monkeypatch.setenv("HUANGPU_TOKEN", "hp_secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    env = inherited_env()
+    assert "HUANGPU_TOKEN" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+    assert env["LC_ALL"] == "C.UTF-8" and "PATH" in env

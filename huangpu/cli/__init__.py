@@ -1,0 +1,1 @@
+"""The `huangpu` command line: Typer commands, one module per noun."""
