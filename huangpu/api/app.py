@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from huangpu import __version__
-from huangpu.api.metrics import Metrics
+from huangpu.api.auth import TokenCache
+from huangpu.api.metrics import Metrics, MetricsMiddleware
 from huangpu.api.routers import agent, operator, public, shared, tenant
 from huangpu.control.agent_service import AgentService
 from huangpu.control.feasibility import CapacityCache
@@ -30,6 +29,7 @@ class Platform:
     jobs: JobService
     agents: AgentService
     metrics: Metrics
+    tokens: TokenCache
 
 
 def build_platform(settings: Settings, db: Database, clock: Clock | None = None) -> Platform:
@@ -42,6 +42,7 @@ def build_platform(settings: Settings, db: Database, clock: Clock | None = None)
         jobs=JobService(db, clock, capacity.check),
         agents=AgentService(db, clock, settings.lease_seconds, settings.poll_timeout_seconds),
         metrics=Metrics(db),
+        tokens=TokenCache(db),
     )
 
 
@@ -85,18 +86,6 @@ def create_app(platform: Platform) -> FastAPI:
             message = "request body is not valid JSON"
         return _error(422, "invalid_input", f"{field}: {message}" if field else message, field)
 
-    @app.middleware("http")
-    async def _timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        platform.metrics.requests.labels(
-            request.method, getattr(route, "path", "unmatched"), str(response.status_code)
-        ).observe(time.perf_counter() - start)
-        if response.status_code == 201 and request.url.path == "/v1/jobs":
-            platform.metrics.jobs_submitted.inc()
-        return response
+    app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
 
     return app

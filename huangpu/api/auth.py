@@ -1,15 +1,26 @@
-"""Bearer tokens, stored hashed; each bound to a role and to an org (tenant) or pool (agent)."""
+"""Bearer tokens, stored hashed; each bound to a role and to an org (tenant) or pool (agent).
+
+Lookups are cached in-process for a short time, since every request needs one. Revoking a
+token through this server drops it from the cache at once; another server replica notices
+within ``TOKEN_CACHE_SECONDS``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from huangpu.control.job_service import Caller
 from huangpu.core.errors import Forbidden, Unauthorized
 from huangpu.store import registry
+from huangpu.store.db import Database
+
+TOKEN_CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -24,27 +35,66 @@ class Principal:
         return Caller(self.role, self.org_id)
 
 
-def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
+class TokenCache:
+    def __init__(self, db: Database, ttl: float = TOKEN_CACHE_SECONDS) -> None:
+        self.db = db
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[Principal | None, float]] = {}
+
+    def cached(self, secret: str) -> tuple[bool, Principal | None]:
+        with self._lock:
+            entry = self._entries.get(secret)
+        if entry is None or entry[1] < time.monotonic():
+            return False, None
+        return True, entry[0]
+
+    def lookup(self, secret: str) -> Principal | None:
+        with self.db.read() as session:
+            row = registry.find_token(session, secret)
+            principal = (
+                None if row is None else Principal(row.id, row.role, row.org_id, row.pool_id)
+            )
+        with self._lock:
+            if len(self._entries) > 100_000:  # bound memory under a flood of bad tokens
+                self._entries.clear()
+            self._entries[secret] = (principal, time.monotonic() + self.ttl)
+        return principal
+
+    def forget(self, token_id: str) -> None:
+        with self._lock:
+            for secret, (principal, _) in list(self._entries.items()):
+                if principal is not None and principal.token_id == token_id:
+                    del self._entries[secret]
+
+
+def _secret(request: Request) -> str:
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized(
             "missing bearer token: send 'Authorization: Bearer <token>' "
             "(create one with `huangpu tokens create`)",
             "authorization",
         )
-    with request.app.state.platform.db.read() as session:
-        row = registry.find_token(session, secret.strip())
-        if row is None:
-            raise Unauthorized(
-                "unknown or revoked token; ask an operator for a new one", "authorization"
-            )
-        return Principal(row.id, row.role, row.org_id, row.pool_id)
+    return secret.strip()
 
 
-def require(*roles: str) -> Callable[[Request], Principal]:
-    def dependency(request: Request) -> Principal:
-        principal = authenticate(request)
+async def authenticate(request: Request) -> Principal:
+    secret = _secret(request)
+    tokens: TokenCache = request.app.state.platform.tokens
+    hit, principal = tokens.cached(secret)
+    if not hit:
+        principal = await run_in_threadpool(tokens.lookup, secret)
+    if principal is None:
+        raise Unauthorized(
+            "unknown or revoked token; ask an operator for a new one", "authorization"
+        )
+    return principal
+
+
+def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate(request)
         if principal.role not in roles:
             raise Forbidden(
                 f"this route needs a {' or '.join(roles)} token; yours is a {principal.role} token",

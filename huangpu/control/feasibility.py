@@ -30,27 +30,48 @@ class CapacityCache:
         self._lock = threading.Lock()
         self._devices: list[DeviceView] = []
         self._read_at = float("-inf")
+        # Verdicts by job shape, valid until the inventory is re-read: most submissions
+        # repeat a handful of shapes, and building a capacity snapshot is not free.
+        self._verdicts: dict[tuple[object, ...], Unsatisfiable | None] = {}
 
-    def _inventory(self) -> list[DeviceView]:
+    def _inventory(self, max_age: float) -> list[DeviceView]:
         with self._lock:
-            if time.monotonic() - self._read_at > self.ttl:
+            if time.monotonic() - self._read_at > max_age:
                 with self.db.read() as session:
                     self._devices = devices(session)
                 self._read_at = time.monotonic()
+                self._verdicts = {}
             return self._devices
 
     def check(self, spec: JobSpec) -> None:
-        inventory = self._inventory()
+        verdict = self._cached_verdict(spec, self.ttl)
+        if verdict is not None:
+            # Before refusing, make sure no agent registered the needed chips a moment ago.
+            verdict = self._cached_verdict(spec, 0.0)
+        if verdict is not None:
+            raise Unsatisfiable(verdict.message, verdict.field)
+
+    def _cached_verdict(self, spec: JobSpec, max_age: float) -> Unsatisfiable | None:
+        inventory = self._inventory(max_age)
+        r = spec.resources
+        shape = (tuple(r.chips), r.accelerators, r.nodes, r.min_memory_gib)
+        if shape not in self._verdicts:
+            self._verdicts[shape] = self._verdict(inventory, spec)
+        return self._verdicts[shape]
+
+    @staticmethod
+    def _verdict(inventory: list[DeviceView], spec: JobSpec) -> Unsatisfiable | None:
         if not inventory:
-            raise Unsatisfiable(
+            return Unsatisfiable(
                 "no pool has registered any devices yet; start an agent with "
                 "`huangpu agent --server URL --token T --pool NAME` first",
                 "resources",
             )
         snapshot, _ = build_snapshot(inventory, [("new-job", spec, 0, 0.0)], 0.0, all_free=True)
         reason = never_fits(snapshot, 0)
-        if reason is not None:
-            raise Unsatisfiable(
-                f"no pool could ever run this job: {reason.explain()}",
-                _FIELD.get(reason.reason, "resources"),
-            )
+        if reason is None:
+            return None
+        return Unsatisfiable(
+            f"no pool could ever run this job: {reason.explain()}",
+            _FIELD.get(reason.reason, "resources"),
+        )

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from huangpu.control.submit_queue import SubmitQueue
 from huangpu.core.clock import Clock
 from huangpu.core.errors import Conflict, InvalidInput
 from huangpu.core.jobspec import JobSpec
@@ -59,20 +60,42 @@ class JobService:
         self.db = db
         self.clock = clock
         self.feasible = feasible
+        self.queue = SubmitQueue(db, clock)
+        # Org names never change, so a process-wide cache saves a read per submit.
+        self._org_names: dict[str, str] = {}
+        self._org_ids: dict[str, str] = {}
+
+    def org_for(self, caller: Caller, org_ref: str | None) -> tuple[str, str]:
+        """(org id, org name) the caller submits for: a tenant's own org, or the one an
+        operator names."""
+        if caller.org_scope is not None:
+            org_id = caller.org_scope
+        elif not org_ref:
+            raise InvalidInput("an operator must say which org the job is for", "org")
+        else:
+            org_id = self._org_ids.get(org_ref, "")
+        if org_id not in self._org_names:
+            with self.db.read() as session:
+                row = (
+                    session.get(OrgRow, org_id) if org_id else registry.org(session, org_ref or "")
+                )
+                if row is None:
+                    raise InvalidInput(f"org {org_id!r} no longer exists", "org")
+                org_id = row.id
+                self._org_names[row.id] = row.name
+                self._org_ids[row.name] = self._org_ids[row.id] = row.id
+        return org_id, self._org_names[org_id]
+
+    def prepare(self, caller: Caller, spec: JobSpec, org_ref: str | None) -> tuple[str, str]:
+        """Every check a submission must pass before it is queued for insertion."""
+        org = self.org_for(caller, org_ref)
+        self.feasible(spec)
+        return org
 
     def submit(self, caller: Caller, spec: JobSpec, org_ref: str | None) -> dict[str, Any]:
-        self.feasible(spec)
-        now = self.clock.now()
-        with self.db.write() as session:
-            if caller.org_scope is not None:
-                org = session.get(OrgRow, caller.org_scope)
-                assert org is not None
-            else:
-                if not org_ref:
-                    raise InvalidInput("an operator must say which org the job is for", "org")
-                org = registry.org(session, org_ref)
-            row = job_repo.insert_job(session, org.id, spec, now)
-            return job_view(row, org.name, None)
+        org_id, org_name = self.prepare(caller, spec, org_ref)
+        row = self.queue.submit(org_id, spec).result(timeout=60)
+        return job_view(row, org_name, None)
 
     def list(
         self, caller: Caller, state: JobState | None, org_ref: str | None, limit: int

@@ -15,24 +15,28 @@ from huangpu.core.states import JobState, check_move
 from huangpu.store.models import AllocationRow, JobEventRow, JobLogRow, JobRow
 
 
-def insert_job(session: Session, org_id: str, spec: JobSpec, now: float) -> JobRow:
-    row = JobRow(
-        id=new_id("job"),
-        org_id=org_id,
-        name=spec.name,
-        kind=spec.kind.value,
-        spec=spec.model_dump(mode="json"),
-        state=JobState.PENDING.value,
-        priority=spec.priority,
-        attempt=0,
-        cancel_requested=False,
-        log_size=0,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    session.flush()  # events reference the job row; SQLite checks foreign keys per statement
-    session.add(
+def insert_jobs(session: Session, items: Sequence[tuple[str, JobSpec]], now: float) -> list[JobRow]:
+    """Insert PENDING jobs (org id, spec) with their first history row, in one flush."""
+    rows = [
+        JobRow(
+            id=new_id("job"),
+            org_id=org_id,
+            name=spec.name,
+            kind=spec.kind.value,
+            spec=spec.model_dump(mode="json"),
+            state=JobState.PENDING.value,
+            priority=spec.priority,
+            attempt=0,
+            cancel_requested=False,
+            log_size=0,
+            created_at=now,
+            updated_at=now,
+        )
+        for org_id, spec in items
+    ]
+    session.add_all(rows)
+    session.flush()  # events reference the job rows; SQLite checks foreign keys per statement
+    session.add_all(
         JobEventRow(
             job_id=row.id,
             from_state=None,
@@ -41,8 +45,13 @@ def insert_job(session: Session, org_id: str, spec: JobSpec, now: float) -> JobR
             at=now,
             reason="submitted",
         )
+        for row in rows
     )
-    return row
+    return rows
+
+
+def insert_job(session: Session, org_id: str, spec: JobSpec, now: float) -> JobRow:
+    return insert_jobs(session, [(org_id, spec)], now)[0]
 
 
 def move(

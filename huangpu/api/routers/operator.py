@@ -100,4 +100,6 @@ def list_tokens(request: Request, _: Operator) -> list[dict[str, Any]]:
 def revoke_token(token_id: str, request: Request, _: Operator) -> dict[str, Any]:
     p = request.app.state.platform
     with p.db.write() as session:
-        return _token(registry.revoke_token(session, token_id, p.clock.now()))
+        view = _token(registry.revoke_token(session, token_id, p.clock.now()))
+    p.tokens.forget(token_id)
+    return view
