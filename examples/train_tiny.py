@@ -1,8 +1,13 @@
 """A tiny training run: an MLP fits a synthetic regression, printing the loss every 10 steps.
 
-Uses PyTorch when it is installed (on the accelerator its visibility variable exposes when
-PyTorch can see it, else on the CPU) and plain numpy otherwise, with the same style of output,
-so the demo works on a machine without torch. Finishes in seconds on 2 CPU cores.
+Uses PyTorch when it is installed and plain numpy otherwise, with the same style of output, so
+the demo works on a machine without torch. Finishes in seconds on 2 CPU cores.
+
+With huangpu.runtime (installed with huangpu) the same script runs unchanged on any chip:
+``runtime.device()`` picks cuda, npu, mlu, musa, xpu, gcu or the CPU from where the agent put
+the job; ``runtime.checkpoint`` saves device-neutral checkpoints in $HUANGPU_CHECKPOINT_DIR
+(when the job spec names ``checkpoint_dir``) and resumes from them after a requeue; and
+``runtime.report`` sends progress (steps and samples) to the scheduler.
 """
 
 from __future__ import annotations
@@ -11,6 +16,13 @@ import argparse
 import os
 import sys
 import time
+
+try:
+    from huangpu import runtime
+except ImportError:  # run outside a huangpu install: no placement, checkpoints or progress
+    runtime = None  # type: ignore[assignment]
+
+BATCH = 256
 
 VISIBILITY_VARS = (
     "CUDA_VISIBLE_DEVICES",
@@ -38,9 +50,12 @@ def describe_placement() -> None:
 def train_torch(steps: int, seed: int) -> None:
     import torch
 
-    # CUDA_VISIBLE_DEVICES is set for NVIDIA (and CUDA-compatible) chips; use one only if torch
-    # can actually see it, so a CPU-only torch still runs on a pool of declared A100s.
-    device = "cuda" if "CUDA_VISIBLE_DEVICES" in os.environ and torch.cuda.is_available() else "cpu"
+    # The chip the agent placed the job on, when torch can use it here; else the CPU, so a
+    # CPU-only torch still runs on a pool of declared A100s.
+    if runtime is not None:
+        device = runtime.device()
+    else:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     x = torch.randn(2048, 16, device=device)
@@ -51,16 +66,29 @@ def train_torch(steps: int, seed: int) -> None:
     ).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     print(f"backend: torch {torch.__version__} on {device}", flush=True)
+    path = runtime.checkpoint.default_path() if runtime is not None else None
+    first = 1
+    if runtime is not None and runtime.checkpoint.exists(path):
+        state = runtime.checkpoint.load(path)  # saved on any chip, loaded on the CPU
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        torch.set_rng_state(state["rng"])
+        first = state["step"] + 1
+        print(f"resumed from {path} at step {first}", flush=True)
     start = time.perf_counter()
-    for step in range(1, steps + 1):
-        idx = torch.randint(0, x.shape[0], (256,), device=device)
+    for step in range(first, steps + 1):
+        idx = torch.randint(0, x.shape[0], (BATCH,), device=device)
         loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
         if step % 10 == 0 or step == steps:
             print(f"step {step:4d}/{steps} loss {loss.item():.4f}", flush=True)
-    report(steps, time.perf_counter() - start)
+            progress(step, loss.item())
+            if path is not None and runtime is not None:
+                state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step}
+                runtime.checkpoint.save(path, {**state, "rng": torch.get_rng_state()})
+    report(steps - first + 1, time.perf_counter() - start)
 
 
 def train_numpy(steps: int, seed: int) -> None:
@@ -75,7 +103,7 @@ def train_numpy(steps: int, seed: int) -> None:
     print(f"backend: numpy {np.__version__} on cpu (torch not installed)", flush=True)
     start = time.perf_counter()
     for step in range(1, steps + 1):
-        idx = rng.integers(0, x.shape[0], 256)
+        idx = rng.integers(0, x.shape[0], BATCH)
         xb, yb = x[idx], y[idx]
         h = np.maximum(xb @ w1 + b1, 0.0)
         pred = h @ w2 + b2
@@ -90,8 +118,15 @@ def train_numpy(steps: int, seed: int) -> None:
             param -= lr * grad
         if step % 10 == 0 or step == steps:
             print(f"step {step:4d}/{steps} loss {loss:.4f}", flush=True)
+            progress(step, loss)
         time.sleep(0.02)  # pace it like a real step so the live table has something to show
     report(steps, time.perf_counter() - start)
+
+
+def progress(step: int, loss: float) -> None:
+    """Progress in this job's own units, for the scheduler (a no-op outside huangpu)."""
+    if runtime is not None:
+        runtime.report(step=step, samples=step * BATCH, loss=loss)
 
 
 def report(steps: int, seconds: float) -> None:

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     poll_timeout_seconds: float = Field(default=10.0, ge=0)
     scheduler_interval_seconds: float = Field(default=0.5, gt=0)
     policy: str = "first-fit"
+    # Ledger: how often the scheduler process rates usage, and how long running jobs of an
+    # org whose cash ran out may go on before they are cancelled.
+    metering_interval_seconds: float = Field(default=60.0, gt=0)
+    cash_grace_seconds: float = Field(default=300.0, ge=0)
+    # The wall screen (/wall) needs no sign-in when true: it shows no tenant or job names.
+    wall_public: bool = True
 
     @classmethod
     def settings_customise_sources(

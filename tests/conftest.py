@@ -2,6 +2,9 @@
 
     pg_url     a real PostgreSQL (scripts/pg-up.sh). Without initdb: skipped locally, but a
                failure when $CI is set, so CI can never pass by silently skipping it.
+    slurm_cluster / ray_head   a real Slurm (slurmrestd included) and a real Ray head
+               (scripts/slurm-up.sh, ray-up.sh), once per session, stopped by PID; like
+               pg_url, skipped locally when not installed but a failure under $CI.
     platform   server + scheduler processes with short leases, two orgs with tenant tokens,
                and pools (8×A100, 16×910B, two of 8×MLU370) with one agent process each.
 
@@ -15,6 +18,7 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
+from huangpu.testing.engines import RayHead, SlurmCluster
 from huangpu.testing.processes import Platform, PostgresServer
 
 ORGS = ("acme", "globex")
@@ -77,3 +81,42 @@ def pytest_runtest_makereport(
                 for name, text in value.log_tails().items():
                     report.sections.append((f"{name} log (tail)", text))
     return report
+
+
+def _engine_missing(what: str, message: str) -> None:
+    """Skip locally, fail under CI: CI must never pass by silently skipping an engine."""
+    if _in_ci():
+        pytest.fail(f"CI is set, so the {what} tests may not be skipped: {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[SlurmCluster]:
+    """A real single-host Slurm (munged, slurmctld, slurmd, slurmrestd), once per session."""
+    if not SlurmCluster.available():
+        _engine_missing(
+            "Slurm",
+            "Slurm is not installed; `apt-get install slurm-wlm slurmctld slurmd slurm-client "
+            "munge slurmrestd slurm-wlm-jwt-plugin` (scripts/test.sh does this as root)",
+        )
+    cluster = SlurmCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[RayHead]:
+    """A real Ray head with the Jobs API, once per session."""
+    if not RayHead.available():
+        _engine_missing(
+            "Ray", "Ray is not installed; `pip install -e '.[ray]'` (scripts/test.sh does this)"
+        )
+    head = RayHead()
+    head.start()
+    try:
+        yield head
+    finally:
+        head.stop()

@@ -9,6 +9,7 @@ running; the next start reattaches them.
 from __future__ import annotations
 
 import codecs
+import json
 import logging
 import queue
 import signal
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from huangpu import __version__
 from huangpu.agent.client import (
@@ -37,7 +39,7 @@ from huangpu.agent.executors.base import (
 from huangpu.agent.executors.local import LocalExecutor
 from huangpu.agent.inventory import parse_inventory
 from huangpu.core.clock import Clock, SystemClock
-from huangpu.core.domain import Node
+from huangpu.core.domain import ExecutorKind, Node
 from huangpu.core.errors import InvalidInput
 from huangpu.core.protocol import (
     ExitedEvent,
@@ -46,6 +48,7 @@ from huangpu.core.protocol import (
     LogEvent,
     Outcome,
     PollResponse,
+    ProgressEvent,
     RegisterRequest,
     RegisterResponse,
     ReportEvent,
@@ -91,6 +94,7 @@ class _Tracked:
     devices: int
     usage_end: float
     log_offset: int = 0
+    progress_offset: int = 0  # bytes of the job's progress file already forwarded
     ending: bool = False  # a cancel or stop runs on a worker thread
     stopped: bool = False  # the server says it is not ours: report nothing more
     exit_enqueued: bool = False
@@ -112,8 +116,10 @@ class Agent:
         usage_interval: float = 5.0,
         cancel_grace: float = 10.0,
         tick: float = 0.5,
+        executor_kind: ExecutorKind = ExecutorKind.LOCAL,
     ) -> None:
         self.client, self.executor, self.nodes, self.name = client, executor, nodes, name
+        self.executor_kind = executor_kind
         self.clock = clock or SystemClock()
         self.usage_interval, self.cancel_grace, self.tick = usage_interval, cancel_grace, tick
         self.jobs: dict[RefKey, _Tracked] = {}
@@ -151,7 +157,11 @@ class Agent:
             log.info("reattached job %s attempt %d (%s)", *_key(found.ref), found.engine_id)
         outbox.prune(set(self.jobs))
         request = RegisterRequest(
-            agent_name=self.name, nodes=self.nodes, running=self._running(), version=__version__
+            agent_name=self.name,
+            executor=self.executor_kind,
+            nodes=self.nodes,
+            running=self._running(),
+            version=__version__,
         )
         self.registration = self.client.register(request, stop_event)
         devices = sum(len(n.devices) for n in self.nodes)
@@ -341,6 +351,7 @@ class Agent:
             at = status.finished_at or self.clock.now()
             return self._finish(job, outcome, code, status.reason, at)
         events = self._logs(job, final=False)
+        events += self._progress(job)
         now = self.clock.now()
         if now - job.usage_end >= self.usage_interval:
             events += self._usage(job, now)
@@ -350,6 +361,7 @@ class Agent:
         self, job: _Tracked, outcome: Outcome, code: int | None, reason: str, at: float
     ) -> list[ReportEvent]:
         events = self._logs(job, final=True)
+        events += self._progress(job)
         events += self._usage(job, max(at, job.usage_end))
         events.append(self._exited(job.ref, outcome, code, reason, at))
         job.exit_enqueued = True
@@ -379,6 +391,40 @@ class Agent:
             events.append(LogEvent(**self._ref(job.ref), offset=job.log_offset, data=text))
             job.log_offset += usable
             budget -= usable
+        return events
+
+    def _progress(self, job: _Tracked) -> list[ReportEvent]:
+        """Whole JSON lines the job appended to its progress file (huangpu.runtime.report),
+        as progress events. Executors without a ``progress`` method report none. After an
+        agent restart the file is read again from the start: each event carries its byte
+        offset, so the server can tell a replay."""
+        read = getattr(self.executor, "progress", None)
+        if read is None or job.engine_id is None or len(self.client.outbox) > MAX_BACKLOG:
+            return []
+        try:
+            data, _ = read(job.engine_id, job.progress_offset, LOG_CHUNK)
+        except ExecutorError:
+            return []
+        events: list[ReportEvent] = []
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next tick
+        position = job.progress_offset
+        for line in data[:end].splitlines(keepends=True):
+            offset, position = position, position + len(line)
+            try:
+                record = json.loads(line)
+                event = ProgressEvent(
+                    **self._ref(job.ref),
+                    offset=offset,
+                    at=float(record.get("t", self.clock.now())),
+                    step=record.get("step"),
+                    samples=record.get("samples"),
+                    metrics=record.get("metrics") or {},
+                )
+            except (ValueError, TypeError, AttributeError) as error:
+                log.debug("job %s: skipping a progress line: %s", job.ref.job_id, error)
+                continue
+            events.append(event)
+        job.progress_offset += end
         return events
 
     def _usage(self, job: _Tracked, now: float) -> list[ReportEvent]:
@@ -451,6 +497,38 @@ def _install_sigterm(stop_event: threading.Event) -> Callable[[], None]:
     return restore
 
 
+def build_executor(
+    kind: str | ExecutorKind, state_dir: Path, name: str, options: dict[str, Any] | None = None
+) -> Executor:
+    """The executor named ``kind``, with its options (``huangpu agent --executor ...``).
+
+    Engine-backed executors are imported here, so a local agent never imports httpx clients
+    for Slurm, Ray (an optional extra) or the Kubernetes client.
+    """
+    opts = {k: v for k, v in (options or {}).items() if v is not None}
+    kind = ExecutorKind(kind)
+    jobs = state_dir / "jobs"
+    if kind is ExecutorKind.LOCAL:
+        return LocalExecutor(jobs, agent_name=name)
+    if kind is ExecutorKind.SLURM:
+        from huangpu.agent.executors.slurm import SlurmExecutor, parse_gres_map
+
+        gres = opts.pop("gres_map", None)
+        return SlurmExecutor(
+            jobs, gres_map=parse_gres_map(gres) if isinstance(gres, str) else gres, **opts
+        )
+    if kind is ExecutorKind.RAY:
+        from huangpu.agent.executors.ray import RayExecutor, parse_resource_map
+
+        resources = opts.pop("resource_map", None)
+        if isinstance(resources, str):
+            resources = parse_resource_map(resources)
+        return RayExecutor(jobs, resource_map=resources, **opts)
+    from huangpu.agent.executors.kubernetes import KubernetesExecutor
+
+    return KubernetesExecutor(jobs, **opts)
+
+
 def run_agent(
     server_url: str,
     token: str,
@@ -460,22 +538,34 @@ def run_agent(
     name: str | None = None,
     stop_event: threading.Event | None = None,
     usage_interval: float = 5.0,
+    executor: str = "local",
+    executor_options: dict[str, Any] | None = None,
 ) -> None:
-    """Run a local-executor agent until ``stop_event`` is set or SIGTERM arrives."""
+    """Run an agent on the named executor until ``stop_event`` is set or SIGTERM arrives."""
     name = name or socket.gethostname().split(".")[0]
     state_dir = Path(state_dir).expanduser()
-    executor = LocalExecutor(state_dir / "jobs", agent_name=name)
-    nodes = parse_inventory(inventory, name) if inventory else executor.discover()
+    kind = ExecutorKind(executor)
+    engine = build_executor(kind, state_dir, name, executor_options)
+    nodes = parse_inventory(inventory, name) if inventory else engine.discover()
     if not nodes:
         raise InvalidInput(
             "no devices to offer: pass --inventory (e.g. 8xA100 or 2x8x910B), or run on a host "
-            "with NVIDIA GPUs and nvidia-ml-py installed",
+            "with NVIDIA GPUs and nvidia-ml-py installed (local), or map the engine's "
+            "resources to chips (--gres-map gpu=a100,npu=910b / --ray-resources npu=910b)",
             "inventory",
         )
+    set_nodes = getattr(engine, "set_nodes", None)
+    if set_nodes is not None:
+        set_nodes(nodes)  # the chip of each lease (HUANGPU_CHIP) comes from this inventory
     stop_event = stop_event or threading.Event()
     restore = _install_sigterm(stop_event)
     client = AgentClient(server_url, token, state_dir)
-    agent = Agent(client, executor, nodes, name, usage_interval=usage_interval)
+    # An engine's poll is one cached listing for all jobs, so a shorter tick is cheap there and
+    # hands a freed device to the next job sooner (bench/dispatch.py).
+    tick = 0.5 if kind is ExecutorKind.LOCAL else 0.2
+    agent = Agent(
+        client, engine, nodes, name, usage_interval=usage_interval, tick=tick, executor_kind=kind
+    )
     try:
         try:
             registration = agent.start(stop_event)

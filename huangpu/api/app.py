@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from huangpu import __version__
 from huangpu.api.auth import TokenCache
 from huangpu.api.metrics import Metrics, MetricsMiddleware
-from huangpu.api.routers import agent, operator, public, shared, tenant
+from huangpu.api.routers import agent, ledger, operator, public, shared, tenant, web
 from huangpu.control.agent_service import AgentService
 from huangpu.control.feasibility import CapacityCache
 from huangpu.control.job_service import JobService
@@ -70,6 +70,8 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     for router in (public.router, shared.router, operator.router, tenant.router, agent.router):
         app.include_router(router)
+    app.include_router(web.router)  # wall, consoles, static assets and SSE streams
+    app.include_router(ledger.router)  # prices, vouchers, bills, budgets, settlement
 
     @app.exception_handler(HuangpuError)
     async def _huangpu_error(_: Request, exc: HuangpuError) -> JSONResponse:

@@ -24,8 +24,10 @@ from rich.text import Text
 
 import huangpu
 from huangpu.cli.api_client import EXIT_BAD_INPUT, EXIT_FAILURE, ApiClient, CliError
+from huangpu.cli.demo_ledger import wait_for_bill
 from huangpu.cli.jobs import load_spec_file
 from huangpu.cli.launcher import Platform, free_port
+from huangpu.cli.money import bill_table
 from huangpu.cli.output import (
     TERMINAL_STATES,
     as_epoch,
@@ -34,6 +36,7 @@ from huangpu.cli.output import (
     fmt_duration,
     state_text,
 )
+from huangpu.ledger import month_of
 from huangpu.settings import Settings
 
 TAIL_LINES = 6
@@ -221,7 +224,13 @@ def demo(
     settings = Settings()
     home = settings.home / "demo"
     folder = find_examples(examples)
-    platform = Platform(home=home, port=free_port(), console=console, keep_database_url=False)
+    platform = Platform(
+        home=home,
+        port=free_port(),
+        console=console,
+        keep_database_url=False,
+        extra_env={"HUANGPU_METERING_INTERVAL_SECONDS": "2"},
+    )
     jobs = load_jobs(folder, [o.name for o in platform.plan.orgs])
     if home.exists():
         shutil.rmtree(home)  # a fresh city each run, so the demo is repeatable
@@ -248,6 +257,7 @@ def demo(
                     )
                 )
             console.print(summary(jobs, time.time() - started))
+            billed = closing_bill(platform, jobs) if finished else None
     except CliError as error:
         error.hint = f"{error.hint or ''} (platform logs: {platform.log_dir})".strip()
         raise
@@ -260,6 +270,18 @@ def demo(
         console.print(f"[red]some jobs did not end as expected; logs in {platform.log_dir}[/red]")
         raise typer.Exit(EXIT_FAILURE)
     console.print("[bold green]every job ended as expected.[/bold green]")
+    assert billed is not None
+    console.print(bill_table(billed))
+    if billed["subsidy_fen"] <= 0:  # house rule: the demo ends with a voucher on the bill
+        raise CliError("the closing bill has no voucher subsidy", hint=f"logs: {platform.log_dir}")
+
+
+def closing_bill(platform: Platform, jobs: list[DemoJob]) -> dict[str, Any]:
+    """The start-up's bill for this month, once the usage of its jobs is metered."""
+    org = next(o.name for o in platform.plan.orgs if o.category == "startup")
+    ran = {j.id for j in jobs if j.org == org and j.runtime() is not None}
+    with platform.operator_client() as api:
+        return wait_for_bill(api, org, month_of(time.time()), ran, timeout=30)  # type: ignore[no-any-return]
 
 
 def cancel_unfinished(platform: Platform, jobs: list[DemoJob]) -> None:

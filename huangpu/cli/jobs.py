@@ -171,12 +171,43 @@ def list_jobs(
     console.print(table if jobs else "[dim]no jobs[/dim]")
 
 
-def show_job(
+_WAITING_STATES = {"PENDING", "ADMITTED", "SCHEDULED"}
+
+
+def why(
     ctx: typer.Context,
     job_id: Annotated[str, typer.Argument(help="job id")],
     json_out: JsonOpt = False,
 ) -> None:
-    """Show one job with its state history."""
+    """Say why a job waits (or where it went), in the scheduler's own words."""
+    with client(ctx) as api:
+        job = api.get_job(job_id)
+    reason = job.get("reason")
+    if json_out:
+        print_json({"id": job["id"], "state": job.get("state"), "reason": reason})
+        return
+    state = str(job.get("state"))
+    if reason:
+        console.print(f"{job['id']} is {state}: {reason}", highlight=False)
+    elif state in _WAITING_STATES:
+        console.print(f"{job['id']} is {state}: the scheduler has not looked at it yet")
+    else:
+        where = f" on pool {job['pool']}" if job.get("pool") else ""
+        console.print(f"{job['id']} is {state}{where}; it is not waiting", highlight=False)
+
+
+def show_job(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="job id (or `why ID`)")],
+    target: Annotated[str | None, typer.Argument(help="with `why`: the job id")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one job with its state history; `huangpu job why ID` says why it waits."""
+    if job_id == "why":
+        if target is None:
+            raise CliError("missing job id", exit_code=EXIT_BAD_INPUT, hint="huangpu job why ID")
+        why(ctx, target, json_out)
+        return
     with client(ctx) as api:
         job = api.get_job(job_id)
     if json_out:
@@ -270,5 +301,6 @@ def register(app: typer.Typer) -> None:
     app.command("submit")(submit)
     app.command("jobs")(list_jobs)
     app.command("job")(show_job)
+    app.command("why")(why)
     app.command("logs")(logs)
     app.command("cancel")(cancel)

@@ -30,6 +30,7 @@ from rich.console import Console
 
 from huangpu.cli.api_client import ApiClient, CliError, ServerUnreachable
 from huangpu.cli.context import read_token_file
+from huangpu.cli.demo_ledger import setup_ledger
 
 STOP_GRACE_SECONDS = 10.0
 
@@ -111,6 +112,7 @@ class Platform:
     children: list[Child] = field(default_factory=list)
     tenant_tokens: dict[str, str] = field(default_factory=dict)
     operator_token: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # for every child, e.g. settings
 
     @property
     def url(self) -> str:
@@ -138,6 +140,7 @@ class Platform:
             HUANGPU_SERVER_URL=self.url,
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         # Jobs run `python ...`: make that this interpreter (with numpy, maybe torch), even when
         # the virtual environment was never activated.
         bin_dir = str(Path(sys.executable).parent)
@@ -227,6 +230,11 @@ class Platform:
             self.operator_client() as api,
         ):
             agent_tokens = self.bootstrap(api)
+            setup_ledger(
+                api,
+                [(p.name, p.inventory) for p in self.plan.pools],
+                [(o.name, o.category) for o in self.plan.orgs],
+            )
         self.console.print(
             f"[green]✓[/green] orgs {', '.join(o.name for o in self.plan.orgs)}; pools "
             + ", ".join(f"{p.name} ({p.supplier}, {p.inventory})" for p in self.plan.pools)

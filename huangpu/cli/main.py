@@ -13,7 +13,21 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 import huangpu
-from huangpu.cli import chips, demo, jobs, orgs, pools, services, suppliers, tokens
+from huangpu.cli import (
+    billing,
+    budgets,
+    chips,
+    demo,
+    jobs,
+    orgs,
+    pools,
+    prices,
+    services,
+    sim,
+    suppliers,
+    tokens,
+    vouchers,
+)
 from huangpu.cli.api_client import EXIT_BAD_INPUT, EXIT_FAILURE, CliError
 from huangpu.cli.context import CliOptions
 from huangpu.cli.output import print_error
@@ -98,6 +112,11 @@ app.add_typer(suppliers.app, name="suppliers")
 app.add_typer(tokens.app, name="tokens")
 services.register(app)
 app.command("demo")(demo.demo)
+billing.register(app)
+app.add_typer(vouchers.app, name="vouchers")
+app.add_typer(prices.app, name="prices")
+app.add_typer(budgets.app, name="budgets")
+sim.register(app)
 
 
 def main() -> None:

@@ -88,8 +88,47 @@ def agent(
     ] = None,
     name: Annotated[str | None, typer.Option(help="agent name (default: host name)")] = None,
     usage_interval: Annotated[float, typer.Option(help="seconds between usage samples")] = 5.0,
+    executor: Annotated[
+        str, typer.Option(help="where jobs run: local, slurm, ray or kubernetes")
+    ] = "local",
+    slurm_rest_url: Annotated[
+        str | None,
+        typer.Option(help="slurmrestd URL, e.g. http://127.0.0.1:6820 (default: Slurm CLI)"),
+    ] = None,
+    slurm_api_version: Annotated[str, typer.Option(help="slurmrestd API version")] = "v0.0.38",
+    slurm_partition: Annotated[str | None, typer.Option(help="Slurm partition")] = None,
+    gres_map: Annotated[
+        str, typer.Option(help="Slurm GRES name to chip, e.g. gpu=a100,npu=910b")
+    ] = "gpu=a100",
+    ray_address: Annotated[
+        str, typer.Option(help="Ray Jobs API (dashboard) address")
+    ] = "http://127.0.0.1:8265",
+    ray_resources: Annotated[
+        str, typer.Option(help="Ray resource to chip, e.g. GPU=a100,npu=910b")
+    ] = "GPU=a100,npu=910b",
+    k8s_namespace: Annotated[str, typer.Option(help="Kubernetes namespace")] = "default",
+    k8s_image: Annotated[
+        str, typer.Option(help="container image for jobs that name none")
+    ] = "python:3.11-slim",
 ) -> None:
-    """Run a pool agent: register, long-poll for leases, run jobs with the local executor."""
+    """Run a pool agent: register, long-poll for leases, run jobs on the chosen executor."""
+    if executor not in ("local", "slurm", "ray", "kubernetes"):
+        raise CliError(
+            f"--executor: unknown executor {executor!r}",
+            exit_code=EXIT_BAD_INPUT,
+            hint="choose one of local, slurm, ray, kubernetes",
+        )
+    per_executor: dict[str, dict[str, Any]] = {
+        "slurm": {
+            "rest_url": slurm_rest_url,
+            "api_version": slurm_api_version,
+            "partition": slurm_partition,
+            "gres_map": gres_map,
+        },
+        "ray": {"address": ray_address, "resource_map": ray_resources},
+        "kubernetes": {"namespace": k8s_namespace, "image": k8s_image},
+    }
+    executor_options = per_executor.get(executor, {})
     if not token:
         raise CliError(
             "--token: an agent needs a token",
@@ -111,6 +150,8 @@ def agent(
         name=name,
         stop_event=stop_event_on_signals(),
         usage_interval=usage_interval,
+        executor=executor,
+        executor_options=executor_options,
     )
 
 

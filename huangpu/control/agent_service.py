@@ -23,6 +23,7 @@ from huangpu.core.protocol import (
     LogEvent,
     Outcome,
     PollResponse,
+    ProgressEvent,
     RegisterRequest,
     RegisterResponse,
     ReportRequest,
@@ -199,7 +200,7 @@ class AgentService:
         self,
         session: Session,
         agent: AgentRow,
-        event: StartedEvent | ExitedEvent | LogEvent | UsageEvent,
+        event: StartedEvent | ExitedEvent | LogEvent | UsageEvent | ProgressEvent,
         now: float,
     ) -> bool:
         """Apply one event; False when the attempt is no longer this agent's to run."""
@@ -207,6 +208,8 @@ class AgentService:
         if row is None:
             return False
         current = row.agent_id == agent.id and row.attempt == event.attempt
+        if isinstance(event, ProgressEvent):
+            return current  # accepted, not stored yet: the throughput learner will read these
         if isinstance(event, LogEvent):
             job_repo.append_log(session, row.id, event.attempt, event.offset, event.data)
             return current or JobState(row.state) not in LEASED

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from huangpu.control import admission
+from huangpu.control.metering import Metering, open_cursor
 from huangpu.control.reaper import LeaseReaper, ReapStats
+from huangpu.control.sched_context import load_context
 from huangpu.control.snapshots import NodeIndex, build_snapshot
 from huangpu.core.clock import Clock, SystemClock
 from huangpu.core.jobspec import JobSpec
@@ -60,6 +63,9 @@ class Scheduler:
                 .where(JobRow.state == JobState.PENDING.value)
                 .order_by(JobRow.created_at)
             ).all()
+            # Orgs out of cash or over their monthly budget wait, with the reason shown.
+            stopped = admission.blocked(session, {r.org_id for r in rows}, now)
+            context = load_context(session, now)  # pool suppliers and prices
         orgs: dict[str, int] = {}
         queue = [
             (
@@ -69,8 +75,9 @@ class Scheduler:
                 r.created_at,
             )
             for r in rows
+            if r.org_id not in stopped
         ]
-        snapshot, index = build_snapshot(inventory, queue, now)
+        snapshot, index = build_snapshot(inventory, queue, now, context=context)
         # 2. decide (pure)
         result = run_cycle(snapshot, self.policy)
         # 3. apply placements, each in its own transaction
@@ -79,6 +86,11 @@ class Scheduler:
         old = {r.id: r.reason for r in rows}
         changed = {
             p.job_key: p.explain() for p in result.pending if old.get(p.job_key) != p.explain()
+        }
+        changed |= {
+            r.id: stopped[r.org_id]
+            for r in rows
+            if r.org_id in stopped and r.reason != stopped[r.org_id]
         }
         if changed:
             with self.db.write() as session:
@@ -120,6 +132,7 @@ class Scheduler:
                 )
                 attempt = session.scalar(select(JobRow.attempt).where(JobRow.id == job_id))
                 job_repo.allocate(session, job_id, int(attempt or 0), device_ids)
+                open_cursor(session, job_id, int(attempt or 0), pool_id, device_ids)
         except IntegrityError:
             log.warning("job %s: a device was taken meanwhile; retrying next cycle", job_id)
             return False
@@ -133,11 +146,13 @@ def run_scheduler(settings: Settings, stop_event: threading.Event | None = None)
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     db = connect(settings.db_url)
     scheduler = Scheduler(db, SystemClock(), settings.lease_seconds, settings.policy)
+    ledger = LedgerTicker(db, SystemClock(), settings)
     log.info("scheduler running on %s, policy %s", settings.db_url, settings.policy)
     try:
         while not stop.is_set():
             try:
                 report = scheduler.run_once()
+                ledger.tick()
                 if report.applied or report.reaped.lost or report.reaped.requeued:
                     log.info(
                         "cycle: placed %d, pending %d, lost %d, requeued %d in %.1f ms",
@@ -152,3 +167,28 @@ def run_scheduler(settings: Settings, stop_event: threading.Event | None = None)
             stop.wait(settings.scheduler_interval_seconds)
     finally:
         db.dispose()
+
+
+class LedgerTicker:
+    """Metering in the scheduler process: attempts that ended are charged every cycle (so a
+    bill is complete soon after a job ends), everything else every metering interval, and
+    the cash grace is enforced on the same interval."""
+
+    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+        self.metering = Metering(db, clock)
+        self.db, self.clock, self.settings = db, clock, settings
+        self.last = float("-inf")
+
+    def tick(self) -> None:
+        try:
+            now = self.clock.now()
+            if now - self.last >= self.settings.metering_interval_seconds:
+                self.last = now
+                report = self.metering.run_once()
+                admission.enforce_grace(self.db, now, self.settings.cash_grace_seconds)
+            else:
+                report = self.metering.run_once(ended_only=True)
+            if report.lines:
+                log.info("metering: %d line(s), %d posting(s)", report.lines, report.postings)
+        except Exception:  # billing trouble must never stop scheduling; the next tick retries
+            log.exception("metering failed")

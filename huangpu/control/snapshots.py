@@ -2,13 +2,86 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
 
 from huangpu.core.catalog import load_catalog
 from huangpu.core.jobspec import JobSpec
 from huangpu.scheduling import Snapshot, SnapshotBuilder
+from huangpu.scheduling.tables import Market, Quotas
+from huangpu.scheduling.throughput import ThroughputMatrix, normalised_compute, roofline_matrix
 from huangpu.store.inventory import DeviceView
+
+
+@dataclass(frozen=True)
+class SchedulingContext:
+    """What control knows beyond inventory and queue; every part may be left empty.
+
+    - ``pool_suppliers``: pool id -> (supplier id, supplier name), for allow/deny lists;
+    - ``price``: (pool id, chip id) -> fen per accelerator-hour, or None when unpriced;
+    - ``orgs``: org ids in the index order the job rows use, and ``blocked``: org id -> the
+      ledger's words for a budget or cash stop (``BUDGET_EXHAUSTED`` in the snapshot);
+    - ``subsidy_bp``: (org id, chip id) -> voucher share of the rent the ledger will apply;
+    - ``throughput``: a measured or learned matrix replacing the catalog roofline.
+    """
+
+    pool_suppliers: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    price: Callable[[str, str], int | None] | None = None
+    orgs: Sequence[str] = ()
+    blocked: Mapping[str, str] = field(default_factory=dict)
+    subsidy_bp: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    throughput: ThroughputMatrix | None = None
+
+
+@cache
+def _roofline() -> ThroughputMatrix:
+    return roofline_matrix(list(load_catalog()))
+
+
+def _market(chips: tuple[str, ...], pools: list[str], ctx: SchedulingContext) -> Market:
+    matrix = ctx.throughput or _roofline()
+    rates = np.array([[matrix.rate(c, chip) if chip in matrix.chips else 0.0 for chip in chips]
+                      for c in matrix.classes])  # fmt: skip
+    ncu = normalised_compute(
+        ThroughputMatrix(matrix.classes, chips, rates, tuple(("",) * len(chips) for _ in rates))
+    )
+    price = np.zeros((len(pools), len(chips)), dtype=np.int64)
+    if ctx.price is not None:
+        for p, pool in enumerate(pools):
+            for c, chip in enumerate(chips):
+                price[p, c] = ctx.price(pool, chip) or 0
+    orgs = list(ctx.orgs)
+    subsidy = np.zeros((len(orgs), len(chips)), dtype=np.int64)
+    for (org, chip), bp in ctx.subsidy_bp.items():
+        if org in orgs and chip in chips:
+            subsidy[orgs.index(org), chips.index(chip)] = bp
+    unset = np.zeros((0, 0), np.int64)
+    return Market(matrix.classes, rates, ncu, price, subsidy if orgs else unset)
+
+
+def _allowed_pools(
+    spec: JobSpec, pools: list[str], region: dict[str, str], ctx: SchedulingContext
+) -> list[int] | None:
+    """Pools the spec's regions, residency and supplier lists allow (None: all of them)."""
+    if not (spec.regions or spec.residency or spec.suppliers_allow or spec.suppliers_deny):
+        return None
+    ok: list[int] = []
+    for i, pool in enumerate(pools):
+        where = region.get(pool, "")
+        supplier = set(ctx.pool_suppliers.get(pool, ()))
+        if spec.regions and where not in spec.regions:
+            continue
+        if spec.residency and where != spec.residency:
+            continue
+        if spec.suppliers_allow and not supplier & set(spec.suppliers_allow):
+            continue
+        if supplier & set(spec.suppliers_deny):
+            continue
+        ok.append(i)
+    return ok
 
 
 @dataclass(frozen=True)
@@ -30,18 +103,34 @@ def build_snapshot(
     jobs: Sequence[tuple[str, JobSpec, int, float]],
     now: float,
     all_free: bool = False,
+    context: SchedulingContext | None = None,
 ) -> tuple[Snapshot, NodeIndex]:
     """``jobs`` rows are (key, spec, org index, submit time). With ``all_free`` every healthy
     device counts as free: the capacity an idle city offers, for submit-time checks."""
+    ctx = context or SchedulingContext()
     chips, chip_index = _chip_index()
     by_node: dict[str, list[DeviceView]] = {}
     pool_ids: list[str] = []
+    pool_region: dict[str, str] = {}
     for dev in devices:
         by_node.setdefault(dev.node_id, []).append(dev)
         if dev.pool_id not in pool_ids:
             pool_ids.append(dev.pool_id)
+            pool_region[dev.pool_id] = dev.region
     pool_index = {p: i for i, p in enumerate(pool_ids)}
     builder = SnapshotBuilder(chips, pool_ids, now)
+    regions = sorted({*pool_region.values(), *(s.residency for _, s, _, _ in jobs if s.residency)})
+    builder.set_regions(regions, [regions.index(pool_region[p]) for p in pool_ids])
+    market = _market(chips, pool_ids, ctx)
+    builder.set_market(market)
+    if ctx.orgs:
+        builder.set_orgs(list(ctx.orgs))
+        builder.set_quotas(
+            Quotas(
+                blocked=np.array([o in ctx.blocked for o in ctx.orgs], dtype=np.bool_),
+                block_reason=tuple(ctx.blocked.get(o, "") for o in ctx.orgs),
+            )
+        )
     device_ids: dict[tuple[str, int], str] = {}
     node_agent: dict[str, str] = {}
     for node_id, devs in by_node.items():
@@ -61,8 +150,10 @@ def build_snapshot(
             for d in same:
                 device_ids[(key, d.index)] = d.device_id
             node_agent[key] = same[0].agent_id
+    classes = market.classes
     for key, spec, org, submitted in jobs:
         r = spec.resources
+        kind = str(spec.kind.value)
         builder.add_job(
             key,
             r.accelerators,
@@ -72,5 +163,14 @@ def build_snapshot(
             org,
             spec.priority,
             submitted,
+            _allowed_pools(spec, pool_ids, pool_region, ctx),
+            work_class=classes.index(kind) if kind in classes else 0,
+            # CNY to fen, rounded down: a max price never lets a dearer pool through.
+            max_price_fen=int(spec.max_price_cny_per_hour * 100)
+            if spec.max_price_cny_per_hour
+            else 0,
+            deadline=spec.deadline.timestamp() if spec.deadline else np.inf,
+            runtime_s=spec.estimated_hours * 3600 if spec.estimated_hours else np.nan,
+            residency=regions.index(spec.residency) if spec.residency else -1,
         )
     return builder.build(), NodeIndex(tuple(pool_ids), device_ids, node_agent)

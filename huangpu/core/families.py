@@ -1,10 +1,29 @@
 """Chip families: who makes them, which variable hides devices, which torch device they use.
 
-The visibility variables for NVIDIA (CUDA), Ascend (ASCEND_RT_VISIBLE_DEVICES), Cambricon
-(MLU_VISIBLE_DEVICES), Hygon DCU (HIP_VISIBLE_DEVICES, a ROCm/HIP stack), Moore Threads
-(MUSA_VISIBLE_DEVICES), Enflame (TOPS_VISIBLE_DEVICES) and Kunlunxin (XPU_VISIBLE_DEVICES) are
-named in the executors issue. Iluvatar and MetaX ship CUDA-compatible stacks and honour
-CUDA_VISIBLE_DEVICES; Biren's variable is not yet verified against vendor documentation.
+Each visibility variable, and where it was checked (a job's runtime reads the same table):
+
+- NVIDIA ``CUDA_VISIBLE_DEVICES``: CUDA environment variables,
+  https://docs.nvidia.com/cuda/cuda-c-programming-guide/index.html#env-vars
+- Ascend ``ASCEND_RT_VISIBLE_DEVICES``: CANN env var reference, https://www.hiascend.com/document/
+  detail/zh/canncommercial/900/maintenref/envvar/envref_07_0028.html (also Ray's npu.py)
+- Cambricon ``MLU_VISIBLE_DEVICES``: DeepSpeed ``accelerator/mlu_accelerator.py``
+  (visible_devices_envs), https://github.com/deepspeedai/DeepSpeed
+- Hygon DCU ``HIP_VISIBLE_DEVICES``: a ROCm/HIP stack; HIP env var reference,
+  https://rocm.docs.amd.com/projects/HIP/en/latest/reference/env_variables.html
+- MetaX ``CUDA_VISIBLE_DEVICES``: MACA is CUDA-compatible; Ray's accelerator manager for MetaX
+  uses it, ``ray/_private/accelerators/metax_gpu.py``, https://github.com/ray-project/ray
+- Iluvatar ``CUDA_VISIBLE_DEVICES``: CoreX is a CUDA-compatible stack (HAMi
+  docs/iluvatar-gpu-support.md, https://github.com/Project-HAMi/HAMi); not confirmed in
+  Iluvatar's own documentation, which is not public.
+- Biren ``BR_VISIBLE_DEVICES``: HAMi's Biren device support injects it
+  (https://github.com/Project-HAMi/HAMi, docs/biren-support.md); torch device ``supa``
+  (torch_br) is unverified against Biren's own documentation.
+- Moore Threads ``MUSA_VISIBLE_DEVICES``: read by the MUSA runtime, https://github.com/
+  MooreThreads/torch_musa (device ``musa``)
+- Enflame ``TOPS_VISIBLE_DEVICES``: vLLM's GCU platform sets ``device_control_env_var`` to it,
+  and Enflame's device plugin returns it from Allocate (HAMi enflame docs)
+- Kunlunxin ``XPU_VISIBLE_DEVICES``: PaddlePaddle docs, ``paddle.static.xpu_places``,
+  https://github.com/PaddlePaddle/docs (docs/api/paddle/static/xpu_places_cn.rst)
 """
 
 from __future__ import annotations

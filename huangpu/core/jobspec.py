@@ -12,7 +12,14 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from huangpu.core.catalog import ChipModel, load_catalog
 from huangpu.core.errors import InvalidInput
@@ -92,8 +99,51 @@ class JobSpec(_Strict):
         float | None, Field(gt=0, le=10_000, description="max CNY per accelerator-hour")
     ] = None
     deadline: dt.datetime | None = None
+    estimated_hours: Annotated[
+        float | None,
+        Field(
+            gt=0,
+            le=24 * 366,
+            description="expected runtime on the fastest accepted chip; lets the job start "
+            "early in gaps (backfill) and is used to keep to the deadline",
+        ),
+    ] = None
+    regions: Annotated[
+        list[str], Field(description="regions the job may run in, e.g. shanghai; empty: any")
+    ] = []
+    residency: Annotated[
+        str | None,
+        Field(description="region the job's data must never leave (data residency)"),
+    ] = None
+    suppliers_allow: Annotated[list[str], Field(description="only these suppliers")] = []
+    suppliers_deny: Annotated[list[str], Field(description="never these suppliers")] = []
     checkpoint_dir: str | None = None
     labels: dict[str, str] = {}
+
+    @field_validator("regions", "suppliers_allow", "suppliers_deny")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not re.fullmatch(NAME_RE, name):
+                raise ValueError(
+                    f"{name!r} is not a region or supplier name (letters, digits, . _ -)"
+                )
+        return names
+
+    @model_validator(mode="after")
+    def _placement_rules(self) -> JobSpec:
+        if self.residency is not None:
+            if not re.fullmatch(NAME_RE, self.residency):
+                raise ValueError(f"residency {self.residency!r} is not a region name")
+            if self.regions and self.residency not in self.regions:
+                raise ValueError(
+                    f"residency {self.residency!r} is not among regions {self.regions}; "
+                    "data that must stay in a region can only run there"
+                )
+        both = sorted(set(self.suppliers_allow) & set(self.suppliers_deny))
+        if both:
+            raise ValueError(f"suppliers {both} are both allowed and denied")
+        return self
 
     @field_validator("env")
     @classmethod

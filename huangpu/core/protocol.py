@@ -107,8 +107,21 @@ class UsageEvent(JobRef):
     device_seconds: Annotated[float, Field(ge=0)]
 
 
+class ProgressEvent(JobRef):
+    """Progress in the job's own units (``huangpu.runtime.report``). ``offset`` is the byte
+    offset of the record in the job's progress file, so a replay can be recognised."""
+
+    kind: Literal["progress"] = "progress"
+    offset: Annotated[int, Field(ge=0)]
+    at: float
+    step: Annotated[int, Field(ge=0)] | None = None
+    samples: Annotated[int, Field(ge=0)] | None = None
+    metrics: dict[str, float] = {}
+
+
 ReportEvent = Annotated[
-    StartedEvent | ExitedEvent | LogEvent | UsageEvent, Field(discriminator="kind")
+    StartedEvent | ExitedEvent | LogEvent | UsageEvent | ProgressEvent,
+    Field(discriminator="kind"),
 ]
 
 

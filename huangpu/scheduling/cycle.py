@@ -10,6 +10,7 @@ from collections import Counter
 
 import numpy as np
 
+from huangpu.scheduling.engine import CellPolicy, run_cells
 from huangpu.scheduling.feasibility import feasible_nodes
 from huangpu.scheduling.policies import Policy, get_policy
 from huangpu.scheduling.result import CycleResult, CycleStats, Pending, Placement
@@ -25,12 +26,15 @@ def _check_order(order: IntArray, n_jobs: int, policy: str) -> None:
         raise SnapshotError("snapshot", "order", f"policy {policy!r} did not return a permutation")
 
 
-def run_cycle(snapshot: Snapshot, policy: Policy | str = "first-fit") -> CycleResult:
+def run_cycle(snapshot: Snapshot, policy: Policy | CellPolicy | str = "first-fit") -> CycleResult:
     """Place what fits now; give every other job its reason. Same snapshot, same result."""
     # 1. Validate. A Snapshot checks itself when built and is read-only afterwards, so what is
     #    left to check is the policy.
     chosen = get_policy(policy) if isinstance(policy, str) else policy
     s = snapshot
+    if isinstance(chosen, CellPolicy):
+        # The heterogeneity-, cost- and quota-aware policies share the cell engine's recipe.
+        return run_cells(s, chosen)
 
     # 2. Order the queue.
     order = np.asarray(chosen.order(s), dtype=np.int64)

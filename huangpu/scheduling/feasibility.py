@@ -31,6 +31,12 @@ def node_stages(s: Snapshot, jobs: IntArray) -> NodeStages:
     chip = np.take(s.job_chip_mask[jobs], s.node_chip, axis=1)
     memory = chip & (s.node_mem_gib[None, :] >= s.job_min_mem[jobs, None])
     pool = memory & np.take(s.job_pool_mask[jobs], s.node_pool, axis=1)
+    residency = s.job_residency[jobs]
+    if (residency >= 0).any():
+        # Data residency is checked here as well as in the pool mask control builds, so no
+        # policy and no caller mistake can ever move such a job out of its region.
+        home = s.pool_region[s.node_pool]
+        pool &= (residency[:, None] < 0) | (home[None, :] == residency[:, None])
     return NodeStages(chip, memory, pool)
 
 

@@ -17,33 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 
-from huangpu.core.errors import HuangpuError
+from huangpu.scheduling.snapshot_types import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    SnapshotError,
+    frozen_array,
+)
+from huangpu.scheduling.tables import Market, Quotas, Running
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-
-
-class SnapshotError(HuangpuError):
-    """The snapshot handed to scheduling is inconsistent: a bug upstream, never user input.
-
-    ``kind`` is the kind of object at fault ("node", "job" or "snapshot" for whole columns)
-    and ``object_key`` names it, so the operator can find the row in the store.
-    """
-
-    code = "invalid_snapshot"
-    http_status = 500
-
-    def __init__(self, kind: str, object_key: str, message: str) -> None:
-        super().__init__(f"{kind} {object_key!r}: {message}", object_key)
-        self.kind = kind
-        self.object_key = object_key
-
+__all__ = ["BoolArray", "FloatArray", "IntArray", "Snapshot", "SnapshotBuilder", "SnapshotError"]
 
 _DTYPES: dict[str, type[np.generic]] = {
     "node_pool": np.int64,
@@ -86,13 +73,26 @@ class Snapshot:
     job_priority: IntArray
     job_submit: FloatArray
     now: float = field(default=0.0)
+    # Everything below is optional; unset columns take a neutral default in __post_init__
+    # (one org per job_org index, one region, no price, no deadline, no quotas).
+    orgs: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    pool_region: IntArray = field(default_factory=lambda: _unset(np.int64))
+    job_class: IntArray = field(default_factory=lambda: _unset(np.int64))  # row of throughput
+    job_max_price: IntArray = field(default_factory=lambda: _unset(np.int64))  # fen/acc-h, 0 none
+    job_deadline: FloatArray = field(default_factory=lambda: _unset(np.float64))  # inf none
+    # Seconds the job needs on its fastest accepted chip (user estimate or history); nan unknown.
+    job_runtime: FloatArray = field(default_factory=lambda: _unset(np.float64))
+    job_work: FloatArray = field(default_factory=lambda: _unset(np.float64))  # units; nan unknown
+    job_residency: IntArray = field(default_factory=lambda: _unset(np.int64))  # region, -1 none
+    market: Market = field(default_factory=Market)
+    quotas: Quotas = field(default_factory=Quotas)
+    running: Running = field(default_factory=Running)
 
     def __post_init__(self) -> None:
-        # Copy so a caller's array can never change a snapshot a cycle is reading.
         for name, dtype in _DTYPES.items():
-            column = np.array(getattr(self, name), dtype=dtype, copy=True)
-            column.setflags(write=False)
-            object.__setattr__(self, name, column)
+            object.__setattr__(self, name, frozen_array(getattr(self, name), dtype))
+        _fill_optional(self)
         _validate(self)
 
     @property
@@ -103,11 +103,80 @@ class Snapshot:
     def n_jobs(self) -> int:
         return len(self.job_keys)
 
+    @property
+    def n_orgs(self) -> int:
+        return len(self.orgs)
+
     def describe(self) -> str:
         return (
             f"Snapshot({len(self.pools)} pools, {self.n_nodes} nodes, "
             f"{int(self.node_free.sum())} free devices, {self.n_jobs} jobs, now={self.now})"
         )
+
+
+def _unset(dtype: type[np.generic]) -> Any:
+    return np.zeros(0, dtype=dtype)
+
+
+_JOB_DEFAULTS: dict[str, tuple[type[np.generic], float]] = {
+    "job_class": (np.int64, 0),
+    "job_max_price": (np.int64, 0),
+    "job_deadline": (np.float64, np.inf),
+    "job_runtime": (np.float64, np.nan),
+    "job_work": (np.float64, np.nan),
+    "job_residency": (np.int64, -1),
+}
+
+
+def _fill_optional(s: Snapshot) -> None:
+    """Give unset optional columns their neutral default; resolve the tables."""
+    put = object.__setattr__
+    n_jobs = len(s.job_keys)
+    for name, (dtype, default) in _JOB_DEFAULTS.items():
+        column = np.asarray(getattr(s, name))
+        if column.size == 0 and n_jobs:
+            column = np.full(n_jobs, default, dtype=dtype)
+        put(s, name, frozen_array(column, dtype))
+    regions = s.regions or ("default",)
+    pool_region = np.asarray(s.pool_region)
+    if pool_region.size == 0 and s.pools:
+        pool_region = np.zeros(len(s.pools), dtype=np.int64)
+    put(s, "regions", regions)
+    put(s, "pool_region", frozen_array(pool_region, np.int64))
+    if not s.orgs:
+        # Without names, orgs are the indices the rows use: 0 .. the largest one.
+        top = max([-1, *np.asarray(s.job_org).tolist(), *np.asarray(s.running.org).tolist()])
+        top = max(top + 1, len(np.asarray(s.quotas.nominal)), len(s.quotas.blocked))
+        put(s, "orgs", tuple(f"org-{i}" for i in range(top)))
+    n_orgs = len(s.orgs)
+    put(s, "market", s.market.resolve(len(s.chips), len(s.pools), n_orgs))
+    put(s, "quotas", s.quotas.resolve(s.chips, n_orgs))
+
+
+def _check_optional(s: Snapshot) -> None:
+    n_jobs = len(s.job_keys)
+    for name in _JOB_DEFAULTS:
+        got = getattr(s, name).shape
+        if got != (n_jobs,):
+            raise SnapshotError("snapshot", name, f"has shape {got}, expected {(n_jobs,)}")
+    if s.pool_region.shape != (len(s.pools),):
+        raise SnapshotError("snapshot", "pool_region", f"expected {len(s.pools)} rows")
+    if np.any((s.pool_region < 0) | (s.pool_region >= len(s.regions))):
+        raise SnapshotError("snapshot", "pool_region", "region index out of range")
+    checks = (
+        ((s.job_org < 0) | (s.job_org >= s.n_orgs), "org index out of range"),
+        ((s.job_class < 0) | (s.job_class >= len(s.market.classes)), "workload class unknown"),
+        (s.job_max_price < 0, "max price must be ≥ 0 fen (0 means no limit)"),
+        ((s.job_residency < -1) | (s.job_residency >= len(s.regions)), "residency out of range"),
+        (np.isnan(s.job_deadline), "deadline must be a time or +inf"),
+        (s.job_runtime <= 0, "runtime estimate must be > 0 (or NaN: unknown)"),
+        (s.job_work < 0, "work must be ≥ 0 (or NaN: unknown)"),
+    )
+    for bad, message in checks:
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            raise SnapshotError("job", s.job_keys[int(rows[0])], message)
+    object.__setattr__(s, "running", s.running.resolve(len(s.node_keys), s.n_orgs))
 
 
 def _check_shapes(s: Snapshot) -> None:
@@ -202,6 +271,7 @@ def _validate(s: Snapshot) -> None:
     _check_shapes(s)
     _check_nodes(s)
     _check_jobs(s)
+    _check_optional(s)
     if not np.isfinite(s.now):
         raise SnapshotError("snapshot", "now", f"now must be finite, got {s.now}")
 
@@ -225,6 +295,22 @@ class _JobRow(NamedTuple):
     priority: int
     submit: float
     pools: tuple[int, ...] | None
+    work_class: int = 0
+    max_price_fen: int = 0
+    deadline: float = np.inf
+    runtime_s: float = np.nan
+    work: float = np.nan
+    residency: int = -1
+
+
+class _RunRow(NamedTuple):
+    key: str
+    org: int
+    priority: int
+    start: float
+    end: float
+    preemptible: bool
+    allocations: tuple[tuple[str, int], ...]
 
 
 class SnapshotBuilder:
@@ -239,6 +325,47 @@ class SnapshotBuilder:
         self._now = float(now)
         self._nodes: list[_NodeRow] = []
         self._jobs: list[_JobRow] = []
+        self._running: list[_RunRow] = []
+        self._orgs: tuple[str, ...] = ()
+        self._regions: tuple[str, ...] = ()
+        self._pool_region: tuple[int, ...] = ()
+        self._market = Market()
+        self._quotas = Quotas()
+
+    def set_orgs(self, orgs: Sequence[str]) -> SnapshotBuilder:
+        self._orgs = tuple(orgs)
+        return self
+
+    def set_regions(self, regions: Sequence[str], pool_region: Sequence[int]) -> SnapshotBuilder:
+        """Region names, and the region index of each pool (residency is checked against it)."""
+        self._regions, self._pool_region = tuple(regions), tuple(pool_region)
+        return self
+
+    def set_market(self, market: Market) -> SnapshotBuilder:
+        self._market = market
+        return self
+
+    def set_quotas(self, quotas: Quotas) -> SnapshotBuilder:
+        self._quotas = quotas
+        return self
+
+    def add_running(
+        self,
+        job_key: str,
+        org_index: int,
+        priority: int,
+        start: float,
+        allocations: Sequence[tuple[str, int]],
+        expected_end: float = np.inf,
+        preemptible: bool = True,
+    ) -> SnapshotBuilder:
+        """A job holding devices: ``allocations`` are (node key, devices held on it)."""
+        self._running.append(
+            _RunRow(
+                job_key, org_index, priority, start, expected_end, preemptible, tuple(allocations)
+            )
+        )
+        return self
 
     def add_node(
         self,
@@ -267,7 +394,17 @@ class SnapshotBuilder:
         priority: int,
         submit_time: float,
         region_ok_pool_indices: Sequence[int] | None = None,
+        *,
+        work_class: int = 0,
+        max_price_fen: int = 0,
+        deadline: float = np.inf,
+        runtime_s: float = np.nan,
+        work: float = np.nan,
+        residency: int = -1,
     ) -> SnapshotBuilder:
+        """``region_ok_pool_indices`` is every pool the job may use (regions, supplier lists
+        and software stack already applied by the caller); ``residency`` is the region index
+        the job's data must never leave, checked again by the cycle itself."""
         region = None if region_ok_pool_indices is None else tuple(region_ok_pool_indices)
         chips = tuple(accepted_chip_indices)
         self._jobs.append(
@@ -281,9 +418,40 @@ class SnapshotBuilder:
                 priority,
                 submit_time,
                 region,
+                work_class,
+                max_price_fen,
+                deadline,
+                runtime_s,
+                work,
+                residency,
             )
         )
         return self
+
+    def _running_table(self, node_keys: tuple[str, ...]) -> Running:
+        index = {key: i for i, key in enumerate(node_keys)}
+        alloc_run: list[int] = []
+        alloc_node: list[int] = []
+        alloc_count: list[int] = []
+        for r, run in enumerate(self._running):
+            for node_key, count in run.allocations:
+                if node_key not in index:
+                    raise SnapshotError("running job", run.key, f"holds unknown node {node_key!r}")
+                alloc_run.append(r)
+                alloc_node.append(index[node_key])
+                alloc_count.append(count)
+        rows = self._running
+        return Running(
+            keys=tuple(r.key for r in rows),
+            org=np.array([r.org for r in rows], dtype=np.int64),
+            priority=np.array([r.priority for r in rows], dtype=np.int64),
+            start=np.array([r.start for r in rows], dtype=np.float64),
+            end=np.array([r.end for r in rows], dtype=np.float64),
+            preemptible=np.array([r.preemptible for r in rows], dtype=np.bool_),
+            alloc_run=np.array(alloc_run, dtype=np.int64),
+            alloc_node=np.array(alloc_node, dtype=np.int64),
+            alloc_count=np.array(alloc_count, dtype=np.int64),
+        )
 
     def _mask(self, key: str, what: str, indices: tuple[int, ...], size: int) -> BoolArray:
         mask = np.zeros(size, dtype=np.bool_)
@@ -331,4 +499,16 @@ class SnapshotBuilder:
             job_priority=np.array([j.priority for j in jobs], dtype=np.int64),
             job_submit=np.array([j.submit for j in jobs], dtype=np.float64),
             now=self._now,
+            orgs=self._orgs,
+            regions=self._regions,
+            pool_region=np.array(self._pool_region, dtype=np.int64),
+            job_class=np.array([j.work_class for j in jobs], dtype=np.int64),
+            job_max_price=np.array([j.max_price_fen for j in jobs], dtype=np.int64),
+            job_deadline=np.array([j.deadline for j in jobs], dtype=np.float64),
+            job_runtime=np.array([j.runtime_s for j in jobs], dtype=np.float64),
+            job_work=np.array([j.work for j in jobs], dtype=np.float64),
+            job_residency=np.array([j.residency for j in jobs], dtype=np.int64),
+            market=self._market,
+            quotas=self._quotas,
+            running=self._running_table(tuple(n.key for n in nodes)),
         )

@@ -150,6 +150,8 @@ class UsageSampleRow(Base):
     end: Mapped[float] = mapped_column(Float)
     devices: Mapped[int] = mapped_column(Integer)
     device_seconds: Mapped[float] = mapped_column(Float)
+    # The ledger transaction that charged this sample (migration 0002); NULL until metered.
+    charge_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class TokenRow(Base):
@@ -162,3 +164,29 @@ class TokenRow(Base):
     name: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AuditRow(Base):
+    """One operator action (who, what, on which object), written in the action's transaction."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    token_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(128), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class UtilSampleRow(Base):
+    """Devices in use per pool, sampled by the server so the wall can chart the last 24 h."""
+
+    __tablename__ = "util_samples"
+    __table_args__ = (Index("ix_util_samples_at", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    pool_id: Mapped[str] = mapped_column(String(40))
+    in_use: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)

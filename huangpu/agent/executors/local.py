@@ -7,6 +7,7 @@ One directory per job attempt under the state dir::
         shim.json    written by the shim: its pid (covers an agent killed right after spawn)
         exit.json    written by the shim when the command ends: exit code (-N: signal N)
         output.log   stdout and stderr
+        progress.jsonl  huangpu.runtime.report() lines, tailed by the agent
         reported     the exit reached the server: never reattach again
         work/        cwd when the spec names no workdir
 """
@@ -39,6 +40,7 @@ from huangpu.agent.executors.base import (
     SubmitFailed,
     UnknownEngineId,
 )
+from huangpu.agent.executors.common import PROGRESS_FILE, job_env, read_chunk
 from huangpu.agent.inventory import discover_nvml
 from huangpu.core.domain import Node
 from huangpu.core.protocol import JobRef, Lease
@@ -168,11 +170,9 @@ class LocalExecutor:
         cwd.mkdir(exist_ok=True)
         for stale in (shim.EXIT_FILE, shim.PID_FILE, REPORTED_FILE, JOB_FILE):
             (job_dir / stale).unlink(missing_ok=True)
-        env = {**inherited_env(), **spec.env, **lease.visibility_env}
-        env["HUANGPU_JOB_ID"] = lease.job_id
-        env["HUANGPU_ATTEMPT"] = str(lease.attempt)
-        if spec.checkpoint_dir:
-            env["HUANGPU_CHECKPOINT_DIR"] = spec.checkpoint_dir
+        (job_dir / PROGRESS_FILE).unlink(missing_ok=True)
+        # spec env, device pinning, and what huangpu.runtime reads (chip, family, progress)
+        env = job_env(lease, self._nodes, inherited_env(), job_dir / PROGRESS_FILE)
         env["PATH"] = os.pathsep.join(
             p for p in (os.path.dirname(sys.executable), env.get("PATH", "")) if p
         )
@@ -254,6 +254,16 @@ class LocalExecutor:
         except FileNotFoundError:
             return b"", offset
         return data, offset + len(data)
+
+    def progress(
+        self, engine_id: str, offset: int = 0, limit: int = LOG_CHUNK
+    ) -> tuple[bytes, int]:
+        """Bytes of the job's progress file (JSON lines), like ``logs``."""
+        return read_chunk(self._get(engine_id).dir / PROGRESS_FILE, offset, limit)
+
+    def set_nodes(self, nodes: list[Node]) -> None:
+        """The inventory the agent registered: the chip each lease lands on comes from it."""
+        self._nodes = list(nodes)
 
     def reattach(self) -> list[Attached]:
         found: list[Attached] = []

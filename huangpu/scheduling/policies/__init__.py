@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from huangpu.core.errors import InvalidInput
+from huangpu.scheduling.engine import CellPolicy
 from huangpu.scheduling.result import Pending, Placement
 from huangpu.scheduling.snapshot import BoolArray, IntArray, Snapshot
 
@@ -35,7 +36,10 @@ class UnknownPolicy(InvalidInput):
 
 P = TypeVar("P", bound=type)
 
-_REGISTRY: dict[str, Callable[[], Policy]] = {}
+# Policies for the cell engine (``engine.CellPolicy``) rank whole (pool, chip) cells instead.
+AnyPolicy = Policy | CellPolicy
+
+_REGISTRY: dict[str, Callable[[], AnyPolicy]] = {}
 
 
 def register(name: str) -> Callable[[P], P]:
@@ -54,7 +58,7 @@ def policy_names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def get_policy(name: str) -> Policy:
+def get_policy(name: str) -> AnyPolicy:
     factory = _REGISTRY.get(name)
     if factory is None:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
@@ -67,4 +71,13 @@ def get_policy(name: str) -> Policy:
 
 
 # Imported last so the built-in policies find ``register`` already defined.
-from huangpu.scheduling.policies import first_fit  # noqa: E402, F401
+from huangpu.scheduling.policies import (  # noqa: E402, F401
+    cost_aware,
+    fair_share,
+    finish_time,
+    first_fit,
+    las,
+    las_hetero,
+    max_min,
+)
+from huangpu.scheduling.policies import lpt_hetero  # noqa: E402, F401

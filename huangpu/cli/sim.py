@@ -1,0 +1,160 @@
+"""`huangpu sim`: trace-driven what-ifs with the production scheduler and ledger.
+
+    huangpu sim run --trace gavel-continuous:rate=5.6,seed=0 --policy las-hetero --out DIR
+    huangpu sim compare las-hetero max-min-share --trace gavel-continuous:rate=4.8 --out DIR
+    huangpu sim sweep --trace gavel-continuous --policy las-hetero --rate 5.6 --seed 0 --seed 1
+    huangpu sim export --out history.jsonl
+
+Traces are read from ``--data`` (default ``../shared/data/traces``, next to the checkout).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from huangpu.cli.api_client import EXIT_BAD_INPUT, CliError
+from huangpu.cli.output import console
+
+app = typer.Typer(
+    help="Simulate traces with the production scheduler and ledger.", no_args_is_help=True
+)
+
+TraceOpt = Annotated[
+    str, typer.Option("--trace", help="trace spec, e.g. gavel-continuous:rate=5.6")
+]
+DataOpt = Annotated[Path, typer.Option("--data", help="folder holding gavel/, alibaba-gpu-v2023/")]
+OutOpt = Annotated[Path, typer.Option("--out", help="directory for report.md, metrics.json, PNGs")]
+OverheadOpt = Annotated[
+    float, typer.Option("--overhead", help="checkpoint+restore seconds on preemption/migration")
+]
+DEFAULT_DATA = Path("../shared/data/traces")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _simulate(trace_text: str, policy: str, data: Path, overhead: float) -> Any:
+    from huangpu.sim.engine import SimConfig, simulate
+    from huangpu.sim.presets import TraceSpec, build
+    from huangpu.sim.trace_errors import TraceError
+
+    try:
+        trace, round_s = build(TraceSpec.parse(trace_text), data)
+    except (TraceError, ValueError, FileNotFoundError) as e:
+        raise CliError(
+            str(e), exit_code=EXIT_BAD_INPUT, hint="check --trace and --data (the traces folder)"
+        ) from e
+    with _progress() as bar:
+        task = bar.add_task(f"{policy}", total=None, info="")
+
+        def tick(t: float, jobs: int) -> None:
+            bar.update(task, info=f"t={t / 3600:,.0f} h, {jobs:,} jobs")
+
+        result = simulate(trace, SimConfig(policy, round_s=round_s, overhead_s=overhead), tick)
+        bar.update(task, info=f"done: {result.events:,} events in {result.wall_s:.1f} s")
+    return result
+
+
+def run(
+    trace: TraceOpt,
+    policy: Annotated[str, typer.Option("--policy", help="a registered scheduling policy")],
+    out: OutOpt,
+    data: DataOpt = DEFAULT_DATA,
+    overhead: OverheadOpt = 0.0,
+) -> None:
+    """Run one trace under one policy; write a Markdown report, metrics.json and plots."""
+    from huangpu.sim import report
+
+    result = _simulate(trace, policy, data, overhead)
+    metrics = report.write([result], out, f"huangpu sim: {policy}")
+    m = metrics["runs"][0]
+    console.print(
+        f"avg JCT {m['jct_avg_h']:.2f} h, p99 {m['jct_p99_h']:.2f} h, "
+        f"makespan {m['makespan_h']:.1f} h; {result.events / max(result.wall_s, 1e-9):,.0f}"
+        f" events/s; report: {out / 'report.md'}"
+    )
+
+
+def compare(
+    policies: Annotated[list[str], typer.Argument(help="policies to compare on the same trace")],
+    trace: TraceOpt,
+    out: OutOpt,
+    data: DataOpt = DEFAULT_DATA,
+    overhead: OverheadOpt = 0.0,
+) -> None:
+    """Run the same trace under several policies and report them side by side."""
+    from huangpu.sim import report
+
+    results = [_simulate(trace, p, data, overhead) for p in policies]
+    metrics = report.write(results, out, "huangpu sim compare")
+    for m in metrics["runs"]:
+        console.print(
+            f"{m['policy']:>16}: avg JCT {m['jct_avg_h']:.2f} h, makespan {m['makespan_h']:.1f} h"
+        )
+
+
+def sweep(
+    trace: Annotated[list[str], typer.Option("--trace", help="trace spec (repeatable)")],
+    policy: Annotated[list[str], typer.Option("--policy", help="policy (repeatable)")],
+    out: Annotated[Path, typer.Option("--out", help="JSON Lines file of per-run metrics")],
+    rate: Annotated[list[float] | None, typer.Option("--rate", help="jobs/h (repeatable)")] = None,
+    seed: Annotated[list[int] | None, typer.Option("--seed", help="seed (repeatable)")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="local processes")] = 2,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray", help="Ray cluster address (ray:// or auto)")
+    ] = None,
+    data: DataOpt = DEFAULT_DATA,
+    overhead: OverheadOpt = 0.0,
+) -> None:
+    """Policies × rates × seeds, in parallel (local processes, or Ray when --ray is given)."""
+    from huangpu.sim.sweep import grid, run_local, run_ray
+
+    specs = grid(trace, policy, rate or [], seed or [], overhead, str(data))
+    with _progress() as bar:
+        task = bar.add_task("sweep", total=len(specs), info="")
+
+        def done(_: int, spec: Any) -> None:
+            bar.update(task, advance=1, info=f"{spec.policy} {spec.trace}")
+
+        if ray_address:
+            results = run_ray(specs, ray_address, done)
+        else:
+            results = run_local(specs, workers, done)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as f:
+        for r in results:
+            f.write(json.dumps(r, sort_keys=True) + "\n")
+    for r in results:
+        console.print(
+            f"{r['spec']['policy']:>16} {r['spec']['trace']}: avg JCT {r['jct_avg_h']:.2f} h"
+        )
+
+
+def export(
+    out: Annotated[Path, typer.Option("--out", help="JSON Lines trace to write")],
+) -> None:
+    """Export the platform's job history (from the store) as a huangpu-native trace."""
+    from huangpu.cli.sim_export import export_store
+
+    n = export_store(out)
+    console.print(f"wrote {n} jobs to {out}")
+
+
+def register(root: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("compare")(compare)
+    app.command("sweep")(sweep)
+    app.command("export")(export)
+    root.add_typer(app, name="sim")

@@ -1,0 +1,149 @@
+"""Nodes grouped into cells, one per (pool, chip model): the unit the fast policies score.
+
+A city has ~10,000 nodes but only ~100 (pool, chip) cells, so scoring every job against every
+cell is a small dense numpy pass; only the chosen cell's few hundred nodes are looked at to
+pick nodes. A gang never spans cells: one pool, one chip model, one interconnect domain.
+
+``CellState`` is the cycle's mutable view (free devices per node, largest free block per cell,
+and devices held back for the backfill reservation). Node choice inside a cell:
+- one node: best fit, the node with the fewest free devices that still fits (ties: first),
+  so whole nodes stay whole for 8-accelerator jobs;
+- a gang: the interconnect domain with the fewest fitting nodes that is still large enough
+  (keeps big domains for big gangs), then its nodes with the fewest free devices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from huangpu.scheduling.snapshot import FloatArray, IntArray, Snapshot
+
+
+@dataclass(frozen=True, eq=False)
+class Cells:
+    pool: IntArray  # cell -> pool
+    chip: IntArray  # cell -> chip
+    nodes: tuple[IntArray, ...]  # cell -> its node rows, ascending
+    local_domain: tuple[IntArray, ...]  # cell -> per node, domain numbered 0.. inside the cell
+    mem_min: FloatArray
+    mem_max: FloatArray
+    max_domain_nodes: IntArray  # cell -> most nodes any one of its domains holds
+    n_domains: IntArray  # cell -> how many domains it has
+    node_cell: IntArray  # node -> cell
+
+    @property
+    def n(self) -> int:
+        return len(self.pool)
+
+
+def build_cells(s: Snapshot) -> Cells:
+    key = s.node_pool * max(len(s.chips), 1) + s.node_chip
+    order = np.argsort(key, kind="stable")
+    keys, starts = np.unique(key[order], return_index=True)
+    bounds = [*starts.tolist(), s.n_nodes]
+    nodes = tuple(order[bounds[i] : bounds[i + 1]].astype(np.int64) for i in range(len(keys)))
+    local: list[IntArray] = []
+    max_dom: list[int] = []
+    for rows in nodes:
+        _, codes, counts = np.unique(s.node_domain[rows], return_inverse=True, return_counts=True)
+        local.append(codes.astype(np.int64))
+        max_dom.append(int(counts.max()))
+    node_cell = np.zeros(s.n_nodes, dtype=np.int64)
+    for c, rows in enumerate(nodes):
+        node_cell[rows] = c
+    mem = s.node_mem_gib
+    return Cells(
+        pool=(keys // max(len(s.chips), 1)).astype(np.int64),
+        chip=(keys % max(len(s.chips), 1)).astype(np.int64),
+        nodes=nodes,
+        local_domain=tuple(local),
+        mem_min=np.array([mem[r].min() for r in nodes], dtype=np.float64),
+        mem_max=np.array([mem[r].max() for r in nodes], dtype=np.float64),
+        max_domain_nodes=np.array(max_dom, dtype=np.int64),
+        n_domains=np.array([int(codes.max()) + 1 for codes in local], dtype=np.int64),
+        node_cell=node_cell,
+    )
+
+
+class CellState:
+    def __init__(self, s: Snapshot, cells: Cells) -> None:
+        self.s = s
+        self.cells = cells
+        self.free = s.node_free.copy()
+        self.hold = np.zeros(s.n_nodes, dtype=np.int64)  # free devices kept for the head job
+        self.dead: set[tuple[int, int, int, float, bool, bool]] = set()
+        self.max_free = np.array(
+            [int(self.free[r].max()) for r in cells.nodes], dtype=np.int64
+        ).reshape(cells.n)
+
+    def fit(
+        self,
+        c: int,
+        accel: int,
+        nodes: int,
+        min_mem: float,
+        free: IntArray | None = None,
+        held: bool = False,
+    ) -> IntArray | None:
+        """Node rows for ``nodes`` × ``accel`` in cell ``c`` (see module doc), or None.
+
+        ``held``: leave the devices held for the head job's reservation alone (long jobs).
+        """
+        mem_key = min_mem if min_mem > self.cells.mem_min[c] else 0.0
+        key = (c, accel, nodes, mem_key, held, free is None)
+        if free is None or free is self.s.node_free:
+            # Free devices only shrink during a cycle (and a hold only grows for long jobs),
+            # so a shape that did not fit a cell never will again: remember it.
+            if key in self.dead:
+                return None
+            found = self._fit(c, accel, nodes, min_mem, free, held)
+            if found is None:
+                self.dead.add(key)
+            return found
+        return self._fit(c, accel, nodes, min_mem, free, held)
+
+    def _fit(
+        self, c: int, accel: int, nodes: int, min_mem: float, free: IntArray | None, held: bool
+    ) -> IntArray | None:
+        rows = self.cells.nodes[c]
+        f = (self.free if free is None else free)[rows]
+        if held:
+            f = f - self.hold[rows]
+        ok = f >= accel
+        if min_mem > self.cells.mem_min[c]:
+            ok &= self.s.node_mem_gib[rows] >= min_mem
+        if nodes == 1:
+            # Best fit in one pass: the fewest free devices among nodes that fit.
+            masked = np.where(ok, f, np.iinfo(np.int64).max)
+            best = int(masked.argmin())
+            return rows[best : best + 1] if ok[best] else None
+        local = self.cells.local_domain[c]
+        counts = np.bincount(local[ok], minlength=int(self.cells.n_domains[c]))
+        big = np.flatnonzero(counts >= nodes)
+        if not big.size:
+            return None
+        domain = int(big[np.argmin(counts[big])])
+        members = np.flatnonzero(ok & (local == domain))
+        chosen = members[np.argsort(f[members], kind="stable")[:nodes]]
+        return np.sort(rows[chosen])
+
+    def take(self, node_rows: IntArray, accel: int, short: bool) -> list[tuple[str, int]]:
+        """Commit ``accel`` devices on each node: lowest free device indices first.
+
+        ``short`` jobs end before the head job's reservation, so the devices they take from
+        the held ones come back in time; the hold shrinks with them (EASY backfill).
+        """
+        s = self.s
+        devices: list[tuple[str, int]] = []
+        for n in node_rows.tolist():
+            used = int(s.node_free[n] - self.free[n])
+            key = s.node_keys[n]
+            devices.extend((key, d) for d in s.node_free_devices[n][used : used + accel])
+        self.free[node_rows] -= accel
+        if short:
+            self.hold[node_rows] = np.maximum(self.hold[node_rows] - accel, 0)
+        c = int(self.cells.node_cell[int(node_rows[0])])
+        self.max_free[c] = int(self.free[self.cells.nodes[c]].max())
+        return devices

@@ -1,0 +1,323 @@
+"""The cell engine: the cycle recipe the heterogeneity-, cost- and quota-aware policies share.
+
+    1. Group nodes into (pool, chip) cells; copy free counts and quota usage.
+    2. Order the queue (the policy: priority, fair share, finish-time fairness, ...).
+    3. Per block of jobs, score every job × cell at once (``metrics``) and rank the cells
+       (the policy's key: cost per unit of work, deadline, ...).
+    4. Per job, in order: explain structural misfits, budget stops and price; else try its
+       cells best first: quota (with cohort borrowing), then nodes (best fit, one domain),
+       respecting the EASY reservation; place it, or give it its reason.
+    5. The first job that waits for capacity becomes the head: reserve its earliest start.
+    6. Preempt for waiting jobs, by priority and by quota reclaim (``preemption``).
+    7. Stats.
+Pure and deterministic: the same snapshot and policy give the same result.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from huangpu.scheduling.backfill import Hold, Releases, reserve
+from huangpu.scheduling.cells import Cells, CellState, build_cells
+from huangpu.scheduling.metrics import Block, block_metrics, rank_cells
+from huangpu.scheduling.notes import placement_note, structural_pending
+from huangpu.scheduling.preemption import Preemptor
+from huangpu.scheduling.quota import QuotaState
+from huangpu.scheduling.result import (
+    ArgValue,
+    CycleResult,
+    CycleStats,
+    Pending,
+    PendingReason,
+    Placement,
+    Preemption,
+    PreemptReason,
+    Reservation,
+)
+from huangpu.scheduling.snapshot import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    Snapshot,
+    SnapshotError,
+)
+
+BLOCK = 1024
+
+
+@runtime_checkable
+class CellPolicy(Protocol):
+    """A policy for the cell engine: a queue order and a per-(job, cell) ranking key."""
+
+    name: str
+    backfill: bool
+    preemption: bool
+    grace_s: float
+    min_runtime_s: float
+    max_preemptors: int
+
+    def order(self, snapshot: Snapshot) -> IntArray: ...
+
+    def rank_key(self, snapshot: Snapshot, block: Block, cells: Cells) -> FloatArray: ...
+
+
+def _releases(s: Snapshot) -> Releases:
+    r = s.running
+    return Releases(r.alloc_node.copy(), r.alloc_count.copy(), r.end[r.alloc_run].copy())
+
+
+class _Cycle:
+    def __init__(self, s: Snapshot, policy: CellPolicy) -> None:
+        self.s = s
+        self.policy = policy
+        self.cells = build_cells(s)
+        self.state = CellState(s, self.cells)
+        self.start_max_free = self.state.max_free.copy()
+        self.quota = QuotaState(s)
+        self.family = s.quotas.chip_family[self.cells.chip]
+        self.cell_ncu = s.market.chip_ncu[self.cells.chip]
+        self.hold: Hold | None = None
+        self.head: str | None = None
+        self.releases = _releases(s)
+        self.placements: list[Placement] = []
+        self.pending: dict[int, Pending] = {}
+        self.waiting: list[int] = []  # jobs pending for capacity, in order: preemption input
+
+    def run(self) -> CycleResult:
+        s = self.s
+        # 2. Order the queue.
+        order = np.asarray(self.policy.order(s), dtype=np.int64)
+        if order.shape != (s.n_jobs,) or not np.array_equal(np.sort(order), np.arange(s.n_jobs)):
+            raise SnapshotError("snapshot", "order", f"{self.policy.name!r} gave no permutation")
+        for start in range(0, s.n_jobs, BLOCK):
+            rows = order[start : start + BLOCK]
+            # 3. Score the block.
+            if not self.cells.n:
+                for job in rows.tolist():
+                    nothing = structural_pending(s, job, None, 0, self.cells)
+                    assert nothing is not None  # no cells: no chip matches, by construction
+                    self.pending[job] = nothing
+                continue
+            block = block_metrics(s, self.cells, rows)
+            key = np.asarray(self.policy.rank_key(s, block, self.cells), dtype=np.float64)
+            ranked = rank_cells(np.where(block.allowed, key, np.inf), block.speed)
+            # 4. Decide, job by job. Free devices only shrink during the loop, so a job for
+            #    which no allowed cell has a large enough free block now never gets one: once
+            #    the head is chosen, such jobs are explained in a batch, not tried cell by cell.
+            accel = s.job_accel[rows]
+            allowed = block.allowed
+            viable: BoolArray = np.any(allowed & (self.state.max_free >= accel[:, None]), axis=1)
+            at_start: BoolArray = np.any(allowed & (self.start_max_free >= accel[:, None]), axis=1)
+            room = np.where(allowed, self.state.max_free[None, :], -1)
+            best = room.argmax(axis=1)
+            fit_then = np.take_along_axis(
+                allowed & (self.start_max_free[None, :] >= accel[:, None]), ranked, axis=1
+            )
+            first_then = ranked[np.arange(len(rows)), fit_then.argmax(axis=1)]
+            for i, job in enumerate(rows.tolist()):
+                if block.fails[i] or viable[i] or (self.head is None and self.policy.backfill):
+                    self._decide(job, i, block, ranked[i])
+                elif s.job_nodes[job] == 1:
+                    self.waiting.append(job)
+                    where = int(first_then[i]) if at_start[i] else int(best[i])
+                    self.pending[job] = self._capacity_pending(
+                        job, bool(at_start[i]), where, int(room[i, best[i]])
+                    )
+                else:
+                    cand = ranked[i][allowed[i, ranked[i]]]
+                    self.pending[job] = self._waiting_reason(job, i, block, cand, None, False)
+        # 6. Preempt for the jobs still waiting for capacity.
+        preemptions = self._preempt() if self.policy.preemption and s.running.n else []
+        return self._result(preemptions)
+
+    def _decide(self, job: int, i: int, b: Block, ranked: IntArray) -> None:
+        s = self.s
+        if b.fails[i]:
+            structural = structural_pending(s, job, b, i, self.cells)
+            assert structural is not None  # fails > 0 means some stage is empty
+            self.pending[job] = structural
+            return
+        cand = ranked[b.allowed[i, ranked]]
+        accel, nodes = int(s.job_accel[job]), int(s.job_nodes[job])
+        org, mem = int(s.job_org[job]), float(s.job_min_mem[job])
+        total = accel * nodes
+        quota_blocked: int | None = None
+        held_back = False
+        for c in cand[self.state.max_free[cand] >= accel].tolist():
+            ncu = total * float(self.cell_ncu[c])
+            family = int(self.family[c])
+            end = s.now + float(b.runtime[i, c])  # NaN when unknown
+            hold = self.hold
+            long_job = hold is not None and c == hold.cell and not end <= hold.start
+            rows_ = self.state.fit(c, accel, nodes, mem, held=long_job)
+            if rows_ is None:
+                held_back |= long_job and self.state.fit(c, accel, nodes, mem) is not None
+                continue
+            if not self.quota.admits(org, family, ncu):
+                quota_blocked = family if quota_blocked is None else quota_blocked
+                continue
+            short = hold is not None and end <= hold.start
+            devices = self.state.take(rows_, accel, short)
+            self.quota.add(org, family, ncu)
+            self.releases.add(rows_, accel, end if end == end else np.inf)
+            self.placements.append(
+                Placement(
+                    job_key=s.job_keys[job],
+                    pool_index=int(self.cells.pool[c]),
+                    node_keys=tuple(s.node_keys[n] for n in rows_.tolist()),
+                    devices=tuple(devices),
+                    chip_index=int(self.cells.chip[c]),
+                    note=placement_note(s, self.cells, b, i, c, cand),
+                    backfilled=hold is not None,
+                )
+            )
+            return
+        self.pending[job] = self._waiting_reason(job, i, b, cand, quota_blocked, held_back)
+
+    def _capacity_pending(self, job: int, at_start: bool, best: int, largest: int) -> Pending:
+        """WAITING_FOR_CAPACITY or BLOCKED_BY_JOBS_AHEAD for a one-node job, from the batch."""
+        s = self.s
+        key = s.job_keys[job]
+        if at_start:
+            # Same as _waiting_reason: name the pool of the best-ranked cell that fit at start.
+            return Pending(
+                key,
+                PendingReason.BLOCKED_BY_JOBS_AHEAD,
+                {"pool": s.pools[int(self.cells.pool[best])]},
+            )
+        args: dict[str, ArgValue] = {"accelerators": int(s.job_accel[job]), "nodes": 1}
+        args["largest_free"] = max(largest, 0)
+        if largest > 0:
+            args["pool"] = s.pools[int(self.cells.pool[best])]
+        return Pending(key, PendingReason.WAITING_FOR_CAPACITY, args)
+
+    def _waiting_reason(
+        self, job: int, i: int, b: Block, cand: IntArray, quota_family: int | None, held: bool
+    ) -> Pending:
+        s = self.s
+        key = s.job_keys[job]
+        accel, nodes = int(s.job_accel[job]), int(s.job_nodes[job])
+        if quota_family is not None:
+            org = int(s.job_org[job])
+            return Pending(
+                key,
+                PendingReason.QUOTA_EXHAUSTED,
+                {
+                    "org": s.orgs[org],
+                    "family": s.quotas.families[quota_family],
+                    "used": round(float(self.quota.usage[org, quota_family]), 2),
+                    "quota": round(float(s.quotas.nominal[org, quota_family]), 2),
+                },
+            )
+        if held and self.hold is not None and self.head is not None:
+            self.waiting.append(job)
+            return Pending(
+                key,
+                PendingReason.RESERVED_FOR_EARLIER_JOB,
+                {
+                    "head": self.head,
+                    "pool": s.pools[int(self.cells.pool[self.hold.cell])],
+                    "in_s": round(self.hold.start - s.now, 1),
+                },
+            )
+        self.waiting.append(job)
+        if self.policy.backfill and self.hold is None and self.head is None:
+            # 5. The head of the queue: reserve its earliest start (EASY).
+            self.head = key
+            self.hold = reserve(
+                self.state, cand.tolist(), accel, nodes, float(s.job_min_mem[job]), self.releases
+            )
+            if self.hold is not None:
+                self.state.hold[self.hold.node_rows] = self.hold.hold
+        at_start = cand[self.start_max_free[cand] >= accel]
+        if at_start.size and (
+            nodes == 1
+            or any(
+                self.state.fit(c, accel, nodes, float(s.job_min_mem[job]), self.s.node_free)
+                is not None
+                for c in at_start.tolist()
+            )
+        ):
+            pool = s.pools[int(self.cells.pool[int(at_start[0])])]
+            return Pending(key, PendingReason.BLOCKED_BY_JOBS_AHEAD, {"pool": pool})
+        args: dict[str, ArgValue] = {"accelerators": accel, "nodes": nodes}
+        best = int(cand[np.argmax(self.state.max_free[cand])]) if cand.size else -1
+        args["largest_free"] = int(self.state.max_free[best]) if best >= 0 else 0
+        if best >= 0 and args["largest_free"]:
+            args["pool"] = s.pools[int(self.cells.pool[best])]
+        if self.hold is not None and self.head == key:
+            args["reserved_in_s"] = round(self.hold.start - s.now, 1)
+        return Pending(key, PendingReason.WAITING_FOR_CAPACITY, args)
+
+    def _preempt(self) -> list[Preemption]:
+        s, p = self.s, self.policy
+        preemptor = Preemptor(s, self.state, p.min_runtime_s)
+        out: list[Preemption] = []
+        rows = np.array(self.waiting[: 4 * p.max_preemptors], dtype=np.int64)
+        if not rows.size:
+            return out
+        b = block_metrics(s, self.cells, rows)
+        ranked = rank_cells(np.where(b.allowed, p.rank_key(s, b, self.cells), np.inf), b.speed)
+        planned = 0
+        for i, job in enumerate(rows.tolist()):
+            if planned >= p.max_preemptors:
+                break
+            cand = ranked[i][b.allowed[i, ranked[i]]]
+            ncu = self.cell_ncu * float(s.job_accel[job] * s.job_nodes[job])
+            plan = preemptor.plan(job, cand.tolist(), self.quota, self.family, ncu)
+            if plan is None:
+                continue
+            planned += 1
+            for run in plan.victims:
+                out.append(Preemption(s.running.keys[run], plan.reason, s.job_keys[job], p.grace_s))
+            why = "lower priority" if plan.reason is PreemptReason.PRIORITY else "borrowed quota"
+            self.pending[job] = Pending(
+                s.job_keys[job],
+                PendingReason.PREEMPTING,
+                {
+                    "victims": len(plan.victims),
+                    "why": why,
+                    "grace_s": p.grace_s,
+                    "pool": s.pools[int(self.cells.pool[plan.cell])],
+                },
+            )
+        return out
+
+    def _result(self, preemptions: list[Preemption]) -> CycleResult:
+        s = self.s
+        pending = list(self.pending.values())  # in queue order
+        pending_rows = list(self.pending)
+        oldest = float(s.now - s.job_submit[pending_rows].min()) if pending_rows else 0.0
+        reservations: tuple[Reservation, ...] = ()
+        if self.hold is not None and self.head is not None:
+            h = self.hold
+            reservations = (
+                Reservation(
+                    self.head,
+                    int(self.cells.pool[h.cell]),
+                    int(self.cells.chip[h.cell]),
+                    h.start,
+                    tuple(s.node_keys[n] for n in h.node_rows.tolist()),
+                ),
+            )
+        stats = CycleStats(
+            jobs=s.n_jobs,
+            placed=len(self.placements),
+            pending=len(pending),
+            devices_placed=sum(len(p.devices) for p in self.placements),
+            free_devices_before=int(s.node_free.sum()),
+            free_devices_after=int(self.state.free.sum()),
+            oldest_pending_wait_s=max(oldest, 0.0),
+            by_reason=dict(sorted(Counter(p.reason.name for p in pending).items())),
+        )
+        return CycleResult(
+            tuple(self.placements), tuple(pending), stats, tuple(preemptions), reservations
+        )
+
+
+def run_cells(snapshot: Snapshot, policy: CellPolicy) -> CycleResult:
+    """1.–7. above. Same snapshot and policy, same result."""
+    return _Cycle(snapshot, policy).run()
