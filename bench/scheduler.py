@@ -310,7 +310,11 @@ def main() -> None:
     )
     for name, rate in PEERS.items():
         print(f"  vs {name}: {rate:.0f}/s -> {decided / seconds / rate:,.0f}x")
-    print(slurm_compare(args.slurm_jobs))
+    slurm = slurm_compare(args.slurm_jobs)
+    print(slurm)
+    if " at " in slurm and "jobs/s" in slurm:
+        rate = float(slurm.split(" at ")[1].split(" jobs/s")[0])
+        print(f"  huangpu decisions/s ÷ Slurm sbatch jobs/s = {decided / seconds / rate:,.0f}x")
     print(f"peak RSS: {peak_rss_mib():.0f} MiB")
 
     if args.scaling:

@@ -9,6 +9,7 @@ Imports only ``huangpu.core`` and numpy; no I/O and no clock (``Snapshot.now`` i
 """
 
 from huangpu.scheduling.cycle import run_cycle
+from huangpu.scheduling.engine import CellPolicy
 from huangpu.scheduling.feasibility import (
     NodeStages,
     feasible_nodes,
@@ -17,17 +18,34 @@ from huangpu.scheduling.feasibility import (
     structural_reason,
 )
 from huangpu.scheduling.policies import Policy, UnknownPolicy, get_policy, policy_names, register
-from huangpu.scheduling.result import CycleResult, CycleStats, Pending, PendingReason, Placement
+from huangpu.scheduling.result import (
+    CycleResult,
+    CycleStats,
+    Pending,
+    PendingReason,
+    Placement,
+    Preemption,
+    PreemptReason,
+    Reservation,
+)
 from huangpu.scheduling.snapshot import Snapshot, SnapshotBuilder, SnapshotError
+from huangpu.scheduling.tables import Market, Quotas, Running
 
 __all__ = [
+    "CellPolicy",
     "CycleResult",
     "CycleStats",
+    "Market",
     "NodeStages",
     "Pending",
     "PendingReason",
     "Placement",
     "Policy",
+    "PreemptReason",
+    "Preemption",
+    "Quotas",
+    "Reservation",
+    "Running",
     "Snapshot",
     "SnapshotBuilder",
     "SnapshotError",

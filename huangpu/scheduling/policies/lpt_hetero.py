@@ -14,12 +14,7 @@ import numpy as np
 
 from huangpu.scheduling.policies import register
 from huangpu.scheduling.policies.fair_share_order import ordered
-from huangpu.scheduling.policies.las_hetero import (
-    HeteroLeastAttainedService,
-    assign_head,
-    chip_ranks,
-    relative_speed,
-)
+from huangpu.scheduling.policies.las_hetero import HeteroLeastAttainedService
 from huangpu.scheduling.snapshot import FloatArray, IntArray, Snapshot
 
 
@@ -34,10 +29,13 @@ def remaining_best_s(s: Snapshot) -> FloatArray:
 class HeteroLongestRemainingFirst(HeteroLeastAttainedService):
     name = "lpt-hetero"
 
-    def order(self, snapshot: Snapshot) -> IntArray:
-        s = snapshot
-        order = ordered(s, -remaining_best_s(s))
-        rel = relative_speed(s)
-        self._rank = chip_ranks(s, rel, assign_head(s, order, rel))
-        self._scale = int(s.node_free.max(initial=0)) + 1
-        return order
+    def value(self, s: Snapshot, rel: FloatArray) -> FloatArray:
+        # The longest remaining job first; its chip by relative speed.
+        left = remaining_best_s(s)
+        weight = np.where(
+            np.isinf(left), 1.0, left / max(float(left[np.isfinite(left)].max(initial=1.0)), 1.0)
+        )
+        return np.asarray(rel * (1.0 + weight)[:, None], dtype=np.float64)
+
+    def fallback_order(self, s: Snapshot) -> IntArray:
+        return ordered(s, -remaining_best_s(s))
