@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -31,13 +32,23 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=20.0, gt=0)
     poll_timeout_seconds: float = Field(default=10.0, ge=0)
     scheduler_interval_seconds: float = Field(default=0.5, gt=0)
-    policy: str = "first-fit"
+    policy: str = "cost-aware"
     # Ledger: how often the scheduler process rates usage, and how long running jobs of an
     # org whose cash ran out may go on before they are cancelled.
     metering_interval_seconds: float = Field(default=60.0, gt=0)
     cash_grace_seconds: float = Field(default=300.0, ge=0)
     # The wall screen (/wall) needs no sign-in when true: it shows no tenant or job names.
     wall_public: bool = True
+    # Hardening (issue 9). Request bodies above max_body_bytes get 413. Submits are limited
+    # per token and sign-ins per client address by token buckets (rate per second, burst);
+    # the submit default keeps bench/submit.py's 64 clients on one token unthrottled.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    submit_rate_per_second: float = Field(default=5000.0, gt=0)
+    submit_burst: int = Field(default=10000, ge=1)
+    login_rate_per_second: float = Field(default=2.0, gt=0)
+    login_burst: int = Field(default=30, ge=1)
+    # "text" for people, "json" (one object a line, with the request id) for log shippers.
+    log_format: Literal["text", "json"] = "text"
 
     @classmethod
     def settings_customise_sources(
