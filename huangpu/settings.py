@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     poll_timeout_seconds: float = Field(default=10.0, ge=0)
     scheduler_interval_seconds: float = Field(default=0.5, gt=0)
     policy: str = "cost-aware"
+    # Fair share: an org's past usage halves every this many seconds (Slurm's decay half-life).
+    fair_share_half_life_seconds: float = Field(default=7 * 86400.0, gt=0)
     # Ledger: how often the scheduler process rates usage, and how long running jobs of an
     # org whose cash ran out may go on before they are cancelled.
     metering_interval_seconds: float = Field(default=60.0, gt=0)
@@ -49,6 +51,8 @@ class Settings(BaseSettings):
     login_burst: int = Field(default=30, ge=1)
     # "text" for people, "json" (one object a line, with the request id) for log shippers.
     log_format: Literal["text", "json"] = "text"
+    # The scheduler process's Prometheus metrics on 127.0.0.1:<port>; None: not served.
+    scheduler_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @classmethod
     def settings_customise_sources(

@@ -7,6 +7,11 @@
                pg_url, skipped locally when not installed but a failure under $CI.
     platform   server + scheduler processes with short leases, two orgs with tenant tokens,
                and pools (8×A100, 16×910B, two of 8×MLU370) with one agent process each.
+    database_url   a fresh, empty database per test: a SQLite file, and (parametrised) a new
+               database in the session's PostgreSQL, dropped afterwards.
+
+``--db=sqlite|postgres|both`` (default both) picks the engines: every test parametrised over
+the two (any fixture param named "sqlite" or "postgres") keeps only the chosen ones.
 
 When a test using ``platform`` fails, the tails of the process logs are added to its report.
 """
@@ -15,9 +20,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 
+from huangpu.testing.databases import fresh_database
 from huangpu.testing.engines import RayHead, SlurmCluster
 from huangpu.testing.processes import Platform, PostgresServer
 
@@ -35,6 +42,40 @@ POOLS = {
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+ENGINES = ("sqlite", "postgres")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgres", "both"),
+        default="both",
+        help="database engines for store-backed tests (default: both; postgres is started "
+        "by a fixture, and a missing one is a skip locally but a failure under CI)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    choice = config.getoption("--db")
+    if choice == "both":
+        return
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        values = set(callspec.params.values()) if callspec is not None else set()
+        engines = {v for v in values if isinstance(v, str) and v in ENGINES}
+        (drop if engines and choice not in engines else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    server = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    yield from fresh_database(request.param, tmp_path, server)
 
 
 @pytest.fixture(scope="session")

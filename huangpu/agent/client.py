@@ -30,6 +30,7 @@ from pydantic import TypeAdapter
 
 from huangpu.core.errors import HuangpuError, Unauthorized
 from huangpu.core.protocol import (
+    FEATURE_PREEMPT,
     MAX_EVENTS_PER_REPORT,
     ExitedEvent,
     JobRef,
@@ -302,7 +303,10 @@ class AgentClient:
     def poll(self, running: Sequence[RunningJob], wait_seconds: float) -> PollResponse:
         """One long-poll: the server holds it up to ``wait_seconds``; it also renews leases."""
         request = PollRequest(
-            agent_id=self._agent_id(), running=list(running), wait_seconds=wait_seconds
+            agent_id=self._agent_id(),
+            running=list(running),
+            wait_seconds=wait_seconds,
+            features=[FEATURE_PREEMPT],
         )
         data = self._post(
             "/v1/agent/poll",

@@ -48,6 +48,7 @@ from huangpu.core.protocol import (
     LogEvent,
     Outcome,
     PollResponse,
+    PreemptRef,
     ProgressEvent,
     RegisterRequest,
     RegisterResponse,
@@ -98,6 +99,7 @@ class _Tracked:
     ending: bool = False  # a cancel or stop runs on a worker thread
     stopped: bool = False  # the server says it is not ours: report nothing more
     exit_enqueued: bool = False
+    preempt_reason: str = ""  # set when the server asked to stop it for another job
 
 
 def _key(ref: JobRef) -> RefKey:
@@ -236,7 +238,7 @@ class Agent:
                 if not stop_event.is_set():
                     self._fatal = error
                 return
-            if response.leases or response.cancel or response.stop:
+            if response.leases or response.cancel or response.stop or response.preempt:
                 self._polled.clear()
                 self._polls.put(response)
                 # the next poll must list these leases as running, so wait for the handover
@@ -247,6 +249,8 @@ class Agent:
         for lease in response.leases:
             events += self._start(lease)
         self.client.enqueue(events)
+        for preempt in response.preempt:
+            self._preempt(preempt)
         for ref in response.cancel:
             self._cancel(ref)
         for ref in response.stop:
@@ -300,6 +304,19 @@ class Agent:
             log.info("cancelling job %s attempt %d", *_key(ref))
             self._end_in_background("cancelled", job, self.cancel_grace)
 
+    def _preempt(self, ref: PreemptRef) -> None:
+        """Stop the attempt with the server's grace (SIGTERM first, so it can checkpoint) and
+        report its exit; the server requeues it. Repeats while it ends change nothing."""
+        job = self.jobs.get(_key(ref))
+        if job is None or job.ending or job.exit_enqueued or job.stopped or not job.engine_id:
+            return
+        log.info(
+            "preempting job %s attempt %d (grace %.0fs): %s", *_key(ref), ref.grace_seconds,
+            ref.reason,
+        )  # fmt: skip
+        job.preempt_reason = ref.reason or "preempted"
+        self._end_in_background("preempted", job, ref.grace_seconds)
+
     def _stop(self, ref: JobRef) -> None:
         job = self.jobs.get(_key(ref))
         if job is None or job.stopped:
@@ -331,7 +348,8 @@ class Agent:
         if what == "stopped" or job.stopped:
             self._drop(job)
             return []
-        return self._finish(job, Outcome.CANCELLED, None, "cancel requested", self.clock.now())
+        reason = job.preempt_reason if what == "preempted" else "cancel requested"
+        return self._finish(job, Outcome.CANCELLED, None, reason, self.clock.now())
 
     def _watch(self, job: _Tracked) -> list[ReportEvent]:
         assert job.engine_id is not None

@@ -2,7 +2,10 @@
 
 Lookups are cached in-process for a short time, since every request needs one. Revoking a
 token through this server drops it from the cache at once; another server replica notices
-within ``TOKEN_CACHE_SECONDS``.
+within ``TOKEN_CACHE_SECONDS`` (docs/deploy.md: the replica window). An expiring token is
+checked against the injected clock on every request, cache hit or not, so it never outlives
+its ``expires_at``. Secrets are looked up by their SHA-256 (registry.find_token), never
+compared byte by byte.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from huangpu.control.job_service import Caller
+from huangpu.core.clock import Clock, SystemClock
 from huangpu.core.errors import Forbidden, Unauthorized
 from huangpu.store import registry
 from huangpu.store.db import Database
@@ -29,6 +33,7 @@ class Principal:
     role: str
     org_id: str | None
     pool_id: str | None
+    expires_at: float | None = None
 
     @property
     def caller(self) -> Caller:
@@ -36,8 +41,11 @@ class Principal:
 
 
 class TokenCache:
-    def __init__(self, db: Database, ttl: float = TOKEN_CACHE_SECONDS) -> None:
+    def __init__(
+        self, db: Database, clock: Clock | None = None, ttl: float = TOKEN_CACHE_SECONDS
+    ) -> None:
         self.db = db
+        self.clock = clock or SystemClock()
         self.ttl = ttl
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[Principal | None, float]] = {}
@@ -47,13 +55,19 @@ class TokenCache:
             entry = self._entries.get(secret)
         if entry is None or entry[1] < time.monotonic():
             return False, None
-        return True, entry[0]
+        principal = entry[0]
+        expires_at = None if principal is None else principal.expires_at
+        if expires_at is not None and expires_at <= self.clock.now():
+            return True, None
+        return True, principal
 
     def lookup(self, secret: str) -> Principal | None:
         with self.db.read() as session:
-            row = registry.find_token(session, secret)
+            row = registry.find_token(session, secret, self.clock.now())
             principal = (
-                None if row is None else Principal(row.id, row.role, row.org_id, row.pool_id)
+                None
+                if row is None
+                else Principal(row.id, row.role, row.org_id, row.pool_id, row.expires_at)
             )
         with self._lock:
             if len(self._entries) > 100_000:  # bound memory under a flood of bad tokens
@@ -87,7 +101,7 @@ async def authenticate(request: Request) -> Principal:
         principal = await run_in_threadpool(tokens.lookup, secret)
     if principal is None:
         raise Unauthorized(
-            "unknown or revoked token; ask an operator for a new one", "authorization"
+            "unknown, expired or revoked token; ask an operator for a new one", "authorization"
         )
     return principal
 

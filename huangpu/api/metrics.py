@@ -1,5 +1,6 @@
-"""Prometheus metrics. Queue depth is read from the store at scrape time, so it is right even
-when the scheduler runs in another process."""
+"""Prometheus metrics. Queue depth (jobs by state), ledger postings and subsidy spent are read
+from the store at scrape time, so they are right even though the scheduler and metering run in
+another process; that process serves its own cycle metrics (control/sched_metrics.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from huangpu.core.states import JobState
 from huangpu.store.db import Database
+from huangpu.store.ledger_models import LedgerPostingRow, VoucherProgramRow
 from huangpu.store.models import JobRow
 
 
@@ -32,6 +34,29 @@ class _JobStateCollector(Collector):
         yield gauge
 
 
+class _LedgerCollector(Collector):
+    """Ledger postings and subsidy spent, read from the store at scrape time: metering runs
+    in the scheduler process, so only the store knows them for every process at once."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self.db.read() as session:
+            postings = session.scalar(select(func.count(LedgerPostingRow.id))) or 0
+            spent = session.execute(select(VoucherProgramRow.id, VoucherProgramRow.spent_fen))
+            by_program = [(str(p), int(s)) for p, s in spent]
+        yield GaugeMetricFamily(
+            "huangpu_ledger_postings", "Ledger postings written so far", value=postings
+        )
+        gauge = GaugeMetricFamily(
+            "huangpu_subsidy_spent_fen", "Voucher subsidy paid, by program", labels=["program"]
+        )
+        for program, fen in by_program:
+            gauge.add_metric([program], fen)
+        yield gauge
+
+
 class Metrics:
     def __init__(self, db: Database) -> None:
         self.registry = CollectorRegistry()
@@ -45,6 +70,7 @@ class Metrics:
             "huangpu_jobs_submitted_total", "Jobs accepted", registry=self.registry
         )
         self.registry.register(_JobStateCollector(db))
+        self.registry.register(_LedgerCollector(db))
 
 
 class MetricsMiddleware:

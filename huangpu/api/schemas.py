@@ -35,11 +35,24 @@ class TokenCreate(_Body):
     role: Role
     org: str | None = None
     pool: str | None = None
-    name: Annotated[str, Field(max_length=64)] = ""
+    name: Annotated[str, Field(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")] = ""
+    # Seconds from now until the token stops working; None: it never expires.
+    ttl_seconds: Annotated[float | None, Field(gt=0, le=10 * 366 * 86400)] = None
 
 
 class JobSubmit(_Body):
     spec: JobSpec
+    org: str | None = None
+
+
+MAX_BATCH_JOBS = 500
+
+
+class JobBatchSubmit(_Body):
+    """Many jobs of one org in one request: all are stored, or none (the first bad one is
+    named as ``jobs[i]...``)."""
+
+    jobs: Annotated[list[JobSpec], Field(min_length=1, max_length=MAX_BATCH_JOBS)]
     org: str | None = None
 
 

@@ -171,9 +171,14 @@ class ApiClient:
         return self.post("/v1/suppliers", {"name": name})
 
     def create_token(
-        self, role: str, org: str | None = None, pool: str | None = None, name: str | None = None
+        self,
+        role: str,
+        org: str | None = None,
+        pool: str | None = None,
+        name: str | None = None,
+        ttl_seconds: float | None = None,
     ) -> Any:
-        body = {"role": role, "org": org, "pool": pool, "name": name}
+        body = {"role": role, "org": org, "pool": pool, "name": name, "ttl_seconds": ttl_seconds}
         return self.post("/v1/tokens", {k: v for k, v in body.items() if v is not None})
 
     def list_tokens(self) -> Any:

@@ -17,11 +17,13 @@ from huangpu.cli import (
     billing,
     budgets,
     chips,
+    db,
     demo,
     jobs,
     orgs,
     pools,
     prices,
+    quotas,
     services,
     sim,
     suppliers,
@@ -116,6 +118,8 @@ billing.register(app)
 app.add_typer(vouchers.app, name="vouchers")
 app.add_typer(prices.app, name="prices")
 app.add_typer(budgets.app, name="budgets")
+app.add_typer(db.app, name="db")
+app.add_typer(quotas.app, name="quotas")
 sim.register(app)
 
 

@@ -26,10 +26,13 @@ from huangpu.settings import Settings
 
 def setup_logging() -> None:
     """Services log to stderr; the launcher sends that to <home>/logs/<part>.log."""
-    logging.basicConfig(
-        level=os.environ.get("HUANGPU_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from huangpu import logfmt
+
+    try:
+        log_format = Settings().log_format
+    except ValueError:  # a bad setting is reported by the command itself, in its own words
+        log_format = "text"
+    logfmt.configure(log_format, os.environ.get("HUANGPU_LOG_LEVEL", "INFO"))
     # One INFO line per HTTP request (every long-poll) would drown what matters.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -61,12 +64,22 @@ def server(
     serve(Settings(**overrides))
 
 
-def scheduler() -> None:
-    """Run the scheduler loop and the lease reaper against the configured database."""
+def scheduler(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="serve the scheduler's Prometheus metrics on 127.0.0.1:PORT"),
+    ] = None,
+) -> None:
+    """Run the scheduler loop and the lease reaper against the configured database.
+
+    Several may run against one database: one leads, the others stand by (docs/deploy.md)."""
     setup_logging()
     from huangpu.control.loop import run_scheduler
 
-    run_scheduler(Settings(), stop_event=stop_event_on_signals())
+    overrides: dict[str, Any] = {}
+    if metrics_port is not None:
+        overrides["scheduler_metrics_port"] = metrics_port
+    run_scheduler(Settings(**overrides), stop_event=stop_event_on_signals())
 
 
 def agent(

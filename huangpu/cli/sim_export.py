@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
+from huangpu.core.jobspec import JobSpec
 from huangpu.scheduling.throughput import ThroughputMatrix
 from huangpu.settings import Settings
 from huangpu.sim.jobs import SimJob
@@ -83,17 +84,19 @@ def export_store(out: Path, url: str | None = None) -> int:
     for j in jobs:
         if running.get(j.id, 0.0) <= 0:
             continue
-        res = (j.spec or {}).get("resources", {})
-        accepted = [c for c in res.get("chips", []) if c in chips]
+        res = JobSpec.model_validate(j.spec).resources
+        # "910B", "ascend" or "any" → the catalog models it accepts, as control does.
+        accepted = [m.id for m in res.accepted_models() if m.id in chips]
         trace_jobs.append(
             SimJob(
                 key=j.id,
                 org=j.org_id,
                 submit=j.created_at - zero,
                 work_class="default",
-                work=running[j.id],
-                accel=int(res.get("accelerators", 1)),
-                nodes=int(res.get("nodes", 1)),
+                # Every chip runs 1 unit/s per device, so it replays for as long as it ran.
+                work=running[j.id] * res.accelerators * res.nodes,
+                accel=res.accelerators,
+                nodes=res.nodes,
                 chips=tuple(accepted),
                 priority=j.priority,
                 kind=j.kind,

@@ -8,6 +8,8 @@ repeated report changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -16,6 +18,7 @@ from huangpu.core.clock import Clock
 from huangpu.core.errors import Forbidden, NotFound
 from huangpu.core.jobspec import JobSpec
 from huangpu.core.protocol import (
+    FEATURE_PREEMPT,
     DevicePlacement,
     ExitedEvent,
     JobRef,
@@ -23,6 +26,7 @@ from huangpu.core.protocol import (
     LogEvent,
     Outcome,
     PollResponse,
+    PreemptRef,
     ProgressEvent,
     RegisterRequest,
     RegisterResponse,
@@ -38,6 +42,9 @@ from huangpu.store import registry
 from huangpu.store.db import Database
 from huangpu.store.inventory import job_devices
 from huangpu.store.models import AgentRow, JobRow, UsageSampleRow
+from huangpu.store.quota_models import JobPreemptionRow
+
+_REQUEUE_CLEAR = {"agent_id": None, "pool_id": None, "lease_expires_at": None, "engine_id": None}
 
 _OUTCOME_STATE = {
     Outcome.SUCCEEDED: JobState.SUCCEEDED,
@@ -122,9 +129,36 @@ class AgentService:
                 )
                 .limit(1)
             )
-            return found is not None
+            return found is not None or bool(self._preempting(session, agent_id))
 
-    def poll_once(self, pool_id: str, agent_id: str, running: list[RunningJob]) -> PollResponse:
+    @staticmethod
+    def _preempting(session: Session, agent_id: str) -> list[PreemptRef]:
+        """Attempts of this agent the scheduler asked to stop (a cancel request wins)."""
+        rows = session.execute(
+            select(JobPreemptionRow)
+            .join(
+                JobRow,
+                (JobRow.id == JobPreemptionRow.job_id)
+                & (JobRow.attempt == JobPreemptionRow.attempt),
+            )
+            .where(
+                JobRow.agent_id == agent_id,
+                JobRow.cancel_requested.is_(False),
+                JobRow.state.in_([s.value for s in LEASED]),
+            )
+        ).scalars()
+        return [
+            PreemptRef(job_id=r.job_id, attempt=r.attempt, grace_seconds=r.grace_s, reason=r.reason)
+            for r in rows
+        ]
+
+    def poll_once(
+        self,
+        pool_id: str,
+        agent_id: str,
+        running: list[RunningJob],
+        features: Sequence[str] = (),
+    ) -> PollResponse:
         now = self.clock.now()
         with self.db.write() as session:
             agent = self._agent(session, pool_id, agent_id)
@@ -148,8 +182,17 @@ class AgentService:
                     )
                 )
             ]
+            preempt = self._preempting(session, agent.id)
+            if FEATURE_PREEMPT not in features:
+                # An older agent only knows cancel: it stops the job with its own grace, and
+                # its exit report is still recorded as a preemption.
+                cancel += [JobRef(job_id=p.job_id, attempt=p.attempt) for p in preempt]
+                preempt = []
             return PollResponse(
-                leases=[lease for lease in leases if lease], cancel=cancel, stop=stop
+                leases=[lease for lease in leases if lease],
+                cancel=cancel,
+                stop=stop,
+                preempt=preempt,
             )
 
     def _lease(self, session: Session, row: JobRow, now: float) -> Lease | None:
@@ -245,6 +288,8 @@ class AgentService:
             return state in LEASED
         if state not in LEASED:
             return True  # already ended: a repeated exit changes nothing
+        if self._preempted(session, row, state, event, now):
+            return True
         target = _OUTCOME_STATE[event.outcome]
         reason = event.reason or (f"exit code {event.exit_code}" if event.exit_code else None)
         job_repo.move(
@@ -259,6 +304,39 @@ class AgentService:
             lease_expires_at=None,
         )
         job_repo.release_devices(session, row.id)
+        return True
+
+    @staticmethod
+    def _preempted(
+        session: Session, row: JobRow, state: JobState, event: ExitedEvent, now: float
+    ) -> bool:
+        """The exit of an attempt asked to stop for a preemption: PREEMPTED, then PENDING again
+        (it resumes from its checkpoint). A job that succeeded meanwhile, or that its owner
+        cancelled, ends as it would have anyway."""
+        asked = session.get(JobPreemptionRow, (row.id, row.attempt))
+        if asked is None or row.cancel_requested or event.outcome is Outcome.SUCCEEDED:
+            return False
+        job_repo.move_or_conflict(
+            session,
+            row.id,
+            state,
+            JobState.PREEMPTED,
+            now,
+            asked.reason,
+            exit_code=event.exit_code,
+            reason=asked.reason,
+            lease_expires_at=None,
+        )
+        job_repo.release_devices(session, row.id)
+        job_repo.move_or_conflict(
+            session,
+            row.id,
+            JobState.PREEMPTED,
+            JobState.PENDING,
+            now,
+            "requeued after preemption: resumes from its last checkpoint",
+            **_REQUEUE_CLEAR,
+        )
         return True
 
     @staticmethod

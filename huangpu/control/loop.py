@@ -11,20 +11,24 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from huangpu.control import admission
+from huangpu.control.incremental import Incremental
+from huangpu.control.leader import LeaderGate, leadership_for
 from huangpu.control.metering import Metering, open_cursor
+from huangpu.control.preemptions import apply_preemptions
 from huangpu.control.reaper import LeaseReaper, ReapStats
-from huangpu.control.sched_context import load_context
+from huangpu.control.sched_context import FairShareUsage, load_context
+from huangpu.control.sched_metrics import SchedulerMetrics
 from huangpu.control.snapshots import NodeIndex, build_snapshot
+from huangpu.control.spec_cache import SpecCache
 from huangpu.core.clock import Clock, SystemClock
-from huangpu.core.jobspec import JobSpec
 from huangpu.core.states import JobState
-from huangpu.scheduling import run_cycle
+from huangpu.scheduling import CellPolicy, get_policy, run_cycle
 from huangpu.scheduling.result import CycleResult, Placement
 from huangpu.settings import Settings
 from huangpu.store import jobs as job_repo
@@ -44,12 +48,26 @@ class CycleReport:
 
 
 class Scheduler:
-    def __init__(self, db: Database, clock: Clock, lease_seconds: float, policy: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        lease_seconds: float,
+        policy: str,
+        half_life_s: float = 7 * 86400.0,
+        full_every_s: float = 10.0,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.policy = policy
         self.reaper = LeaseReaper(db, clock, lease_seconds)
+        self.specs = SpecCache()
+        self.fair_share = FairShareUsage(half_life_s)
+        self.incremental = Incremental(full_every_s)
+        # The cell engine shows budget stops as BUDGET_EXHAUSTED; first-fit knows none, so for
+        # it the loop keeps those jobs out of the queue itself.
+        self.knows_budgets = isinstance(get_policy(policy), CellPolicy)
 
     def run_once(self) -> CycleReport:
         started = time.perf_counter()
@@ -59,29 +77,41 @@ class Scheduler:
         with self.db.read() as session:
             inventory = devices(session, online_since=now - self.lease_seconds)
             rows = session.execute(
-                select(JobRow.id, JobRow.spec, JobRow.org_id, JobRow.created_at, JobRow.reason)
+                # A job queues from when it last became PENDING: a preempted or lost job goes
+                # behind those waiting (Kueue's eviction timestamp), so the job it was
+                # preempted for is not overtaken by it.
+                select(JobRow.id, JobRow.org_id, JobRow.updated_at, JobRow.reason)
                 .where(JobRow.state == JobState.PENDING.value)
                 .order_by(JobRow.created_at)
             ).all()
+            specs = self.specs.specs(session, [r.id for r in rows])
             # Orgs out of cash or over their monthly budget wait, with the reason shown.
             stopped = admission.blocked(session, {r.org_id for r in rows}, now)
-            context = load_context(session, now)  # pool suppliers and prices
-        orgs: dict[str, int] = {}
-        queue = [
-            (
-                r.id,
-                JobSpec.model_validate(r.spec),
-                orgs.setdefault(r.org_id, len(orgs)),
-                r.created_at,
-            )
-            for r in rows
-            if r.org_id not in stopped
-        ]
+            queued = [r for r in rows if self.knows_budgets or r.org_id not in stopped]
+            orgs: dict[str, int] = {}
+            for r in queued:
+                orgs.setdefault(r.org_id, len(orgs))
+            usage = self.fair_share.get(session, now)
+            context = load_context(session, now, list(orgs), stopped, usage)
+        # Incremental when nothing was freed since the last cycle: only new arrivals are
+        # scheduled, against the carried reservation (control/incremental.py).
+        free_now = [d.device_id for d in inventory if not d.allocated]
+        quotas = (dict(context.quotas), dict(context.cohorts))
+        carried = self.incremental.can_skip(now, free_now, stopped, quotas)
+        if carried is not None:
+            queued = [r for r in queued if r.id not in carried.waiting]
+            context = replace(context, held=carried.reservation)
+        queue = [(r.id, specs[r.id], orgs[r.org_id], r.updated_at) for r in queued]
         snapshot, index = build_snapshot(inventory, queue, now, context=context)
         # 2. decide (pure)
         result = run_cycle(snapshot, self.policy)
-        # 3. apply placements, each in its own transaction
+        # 3. apply placements, each in its own transaction; then ask victims to stop
         applied = sum(self._apply(p, index, now) for p in result.placements)
+        apply_preemptions(self.db, result.preemptions, {r.id: r.org_id for r in rows}, now)
+        taken = {index.device_ids[(n, i)] for p in result.placements for n, i in p.devices}
+        self.incremental.record(
+            now, carried is None, set(free_now) - taken, result, stopped, quotas, carried
+        )
         # 4. record why the rest wait, writing only reasons that changed
         old = {r.id: r.reason for r in rows}
         changed = {
@@ -90,8 +120,9 @@ class Scheduler:
         changed |= {
             r.id: stopped[r.org_id]
             for r in rows
-            if r.org_id in stopped and r.reason != stopped[r.org_id]
-        }
+            if r.org_id in stopped and r.reason != stopped[r.org_id] and r.id not in changed
+            and not self.knows_budgets
+        }  # fmt: skip
         if changed:
             with self.db.write() as session:
                 for job_id, reason in changed.items():
@@ -145,13 +176,29 @@ def run_scheduler(settings: Settings, stop_event: threading.Event | None = None)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     db = connect(settings.db_url)
-    scheduler = Scheduler(db, SystemClock(), settings.lease_seconds, settings.policy)
+    scheduler = Scheduler(
+        db,
+        SystemClock(),
+        settings.lease_seconds,
+        settings.policy,
+        settings.fair_share_half_life_seconds,
+    )
     ledger = LedgerTicker(db, SystemClock(), settings)
+    # Issue 9: one leader among scheduler processes (leader.py); metrics on their own port.
+    leader = LeaderGate(leadership_for(db))
+    metrics = SchedulerMetrics()
+    if settings.scheduler_metrics_port is not None:
+        metrics.serve(settings.scheduler_metrics_port)
     log.info("scheduler running on %s, policy %s", settings.db_url, settings.policy)
     try:
         while not stop.is_set():
+            metrics.leader.set(1 if leader() else 0)
+            if not leader.leading:  # a standby: try again next interval
+                stop.wait(settings.scheduler_interval_seconds)
+                continue
             try:
                 report = scheduler.run_once()
+                metrics.observe(report)
                 ledger.tick()
                 if report.applied or report.reaped.lost or report.reaped.requeued:
                     log.info(
@@ -163,9 +210,11 @@ def run_scheduler(settings: Settings, stop_event: threading.Event | None = None)
                         report.seconds * 1000,
                     )
             except Exception:  # a bad cycle must not kill the loop; the next one retries
+                metrics.failures.inc()
                 log.exception("scheduler cycle failed")
             stop.wait(settings.scheduler_interval_seconds)
     finally:
+        leader.release()
         db.dispose()
 
 

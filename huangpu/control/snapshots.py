@@ -9,11 +9,26 @@ from functools import cache
 import numpy as np
 
 from huangpu.core.catalog import load_catalog
+from huangpu.core.families import FAMILIES
 from huangpu.core.jobspec import JobSpec
-from huangpu.scheduling import Snapshot, SnapshotBuilder
+from huangpu.scheduling import Reservation, Snapshot, SnapshotBuilder
 from huangpu.scheduling.tables import Market, Quotas
 from huangpu.scheduling.throughput import ThroughputMatrix, normalised_compute, roofline_matrix
 from huangpu.store.inventory import DeviceView
+from huangpu.store.quota_repo import QuotaEntry
+
+
+@dataclass(frozen=True, slots=True)
+class RunningView:
+    """A job holding devices: what quotas count, backfill waits for and preemption may stop."""
+
+    job_id: str
+    org_id: str
+    priority: int
+    start: float  # when it was placed or started running
+    expected_end: float  # start + its estimate; inf when it gave none
+    preemptible: bool  # False while it is already being cancelled or preempted
+    device_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -25,7 +40,12 @@ class SchedulingContext:
     - ``orgs``: org ids in the index order the job rows use, and ``blocked``: org id -> the
       ledger's words for a budget or cash stop (``BUDGET_EXHAUSTED`` in the snapshot);
     - ``subsidy_bp``: (org id, chip id) -> voucher share of the rent the ledger will apply;
-    - ``throughput``: a measured or learned matrix replacing the catalog roofline.
+    - ``throughput``: a measured or learned matrix replacing the catalog roofline;
+    - ``running``: jobs holding devices (their orgs must be in ``orgs``);
+    - ``quotas``: (org id, chip family) -> nominal quota and limits in NCU, ``cohorts``: org id
+      -> cohort name; an (org, family) without an entry is unlimited and lends nothing;
+    - ``decayed_usage``: org id -> NCU·s with half-life decay, for fair share;
+    - ``held``: the last full cycle's EASY reservation, kept by an incremental cycle.
     """
 
     pool_suppliers: Mapping[str, tuple[str, str]] = field(default_factory=dict)
@@ -34,6 +54,11 @@ class SchedulingContext:
     blocked: Mapping[str, str] = field(default_factory=dict)
     subsidy_bp: Mapping[tuple[str, str], int] = field(default_factory=dict)
     throughput: ThroughputMatrix | None = None
+    running: Sequence[RunningView] = ()
+    quotas: Mapping[tuple[str, str], QuotaEntry] = field(default_factory=dict)
+    cohorts: Mapping[str, str] = field(default_factory=dict)
+    decayed_usage: Mapping[str, float] = field(default_factory=dict)
+    held: Reservation | None = None  # the reservation an incremental cycle carries
 
 
 @cache
@@ -84,6 +109,67 @@ def _allowed_pools(
     return ok
 
 
+def _quotas(chips: tuple[str, ...], ctx: SchedulingContext) -> Quotas:
+    """Budget stops and fair-share usage always; quota tables only when some quota is set."""
+    orgs = list(ctx.orgs)
+    blocked = np.array([o in ctx.blocked for o in orgs], dtype=np.bool_)
+    reasons = tuple(ctx.blocked.get(o, "") for o in orgs)
+    usage = np.array([ctx.decayed_usage.get(o, 0.0) for o in orgs], dtype=np.float64)
+    if not ctx.quotas:
+        return Quotas(blocked=blocked, block_reason=reasons, decayed_usage=usage)
+    families = tuple(FAMILIES)
+    catalog = load_catalog()
+    chip_family = np.array([families.index(catalog.models[c].family) for c in chips])
+    shape = (len(orgs), len(families))
+    # No entry: unlimited for the org itself, and nothing to lend to its cohort.
+    nominal, borrow, lend = np.full(shape, np.inf), np.full(shape, np.inf), np.zeros(shape)
+    row = {o: i for i, o in enumerate(orgs)}
+    for (org, family), q in ctx.quotas.items():
+        if org in row and family in families:
+            o, f = row[org], families.index(family)
+            nominal[o, f] = q.nominal
+            borrow[o, f] = np.inf if q.borrow_limit is None else q.borrow_limit
+            lend[o, f] = np.inf if q.lend_limit is None else q.lend_limit
+    names = sorted({c for o, c in ctx.cohorts.items() if o in row})
+    cohort = np.array([names.index(ctx.cohorts[o]) if o in ctx.cohorts else -1 for o in orgs])
+    return Quotas(
+        families=families,
+        chip_family=chip_family,
+        nominal=nominal,
+        borrow_limit=borrow,
+        lend_limit=lend,
+        cohort=cohort.astype(np.int64),
+        blocked=blocked,
+        block_reason=reasons,
+        decayed_usage=usage,
+    )
+
+
+def _add_running(
+    builder: SnapshotBuilder, ctx: SchedulingContext, node_of: dict[str, tuple[str, int]]
+) -> None:
+    """Running jobs, with their devices counted per snapshot node. Devices of agents that went
+    offline are not in the snapshot: such a job counts only what is still visible."""
+    org_index = {o: i for i, o in enumerate(ctx.orgs)}
+    for run in ctx.running:
+        per_node: dict[str, int] = {}
+        for device in run.device_ids:
+            where = node_of.get(device)
+            if where is not None:
+                per_node[where[0]] = per_node.get(where[0], 0) + 1
+        if not per_node or run.org_id not in org_index:
+            continue
+        builder.add_running(
+            run.job_id,
+            org_index[run.org_id],
+            run.priority,
+            run.start,
+            sorted(per_node.items()),
+            run.expected_end,
+            run.preemptible,
+        )
+
+
 @dataclass(frozen=True)
 class NodeIndex:
     """What the control layer needs to turn a Placement back into rows."""
@@ -125,12 +211,7 @@ def build_snapshot(
     builder.set_market(market)
     if ctx.orgs:
         builder.set_orgs(list(ctx.orgs))
-        builder.set_quotas(
-            Quotas(
-                blocked=np.array([o in ctx.blocked for o in ctx.orgs], dtype=np.bool_),
-                block_reason=tuple(ctx.blocked.get(o, "") for o in ctx.orgs),
-            )
-        )
+        builder.set_quotas(_quotas(chips, ctx))
     device_ids: dict[tuple[str, int], str] = {}
     node_agent: dict[str, str] = {}
     for node_id, devs in by_node.items():
@@ -150,6 +231,16 @@ def build_snapshot(
             for d in same:
                 device_ids[(key, d.index)] = d.device_id
             node_agent[key] = same[0].agent_id
+    if ctx.orgs:
+        _add_running(builder, ctx, {d: key for key, d in device_ids.items()})
+    held = ctx.held
+    if (
+        held is not None
+        and len(held.hold) == len(held.node_keys)
+        and all(k in node_agent for k in held.node_keys)
+    ):
+        holds = list(zip(held.node_keys, held.hold, strict=True))
+        builder.set_reservation(held.job_key, held.start, holds)
     classes = market.classes
     for key, spec, org, submitted in jobs:
         r = spec.resources

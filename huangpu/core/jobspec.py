@@ -145,6 +145,21 @@ class JobSpec(_Strict):
             raise ValueError(f"suppliers {both} are both allowed and denied")
         return self
 
+    @field_validator("workdir", "checkpoint_dir")
+    @classmethod
+    def _safe_path(cls, path: str | None) -> str | None:
+        # A path from a spec is used on an agent's host: one that climbs out with '..' or
+        # hides control characters is refused here, never left to each executor to catch.
+        if path is None:
+            return None
+        if not path or len(path) > 4096:
+            raise ValueError("must be a path of 1 to 4096 characters")
+        if any(ord(c) < 32 or ord(c) == 127 for c in path):
+            raise ValueError("control characters are not allowed in a path")
+        if ".." in re.split(r"[/\\]", path):
+            raise ValueError(f"{path!r} climbs out with '..'; give the directory itself")
+        return path
+
     @field_validator("env")
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:

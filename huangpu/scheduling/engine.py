@@ -85,6 +85,12 @@ class _Cycle:
         self.placements: list[Placement] = []
         self.pending: dict[int, Pending] = {}
         self.waiting: list[int] = []  # jobs pending for capacity, in order: preemption input
+        if s.held.active:
+            # An incremental cycle: keep the reservation the last full cycle made.
+            rows = s.held.node_rows
+            self.head = s.held.head
+            self.hold = Hold(int(self.cells.node_cell[rows[0]]), s.held.start, rows, s.held.hold)
+            self.state.hold[rows] = np.minimum(s.held.hold, self.state.free[rows])
 
     def run(self) -> CycleResult:
         s = self.s
@@ -301,6 +307,7 @@ class _Cycle:
                     int(self.cells.chip[h.cell]),
                     h.start,
                     tuple(s.node_keys[n] for n in h.node_rows.tolist()),
+                    tuple(int(x) for x in h.hold.tolist()),
                 ),
             )
         stats = CycleStats(

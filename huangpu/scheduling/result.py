@@ -201,6 +201,7 @@ class Reservation:
     chip_index: int
     start: float
     node_keys: tuple[str, ...]
+    hold: tuple[int, ...] = ()  # per node: free devices only jobs ending by ``start`` may use
 
 
 @dataclass(frozen=True, slots=True)

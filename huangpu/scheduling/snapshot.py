@@ -28,7 +28,7 @@ from huangpu.scheduling.snapshot_types import (
     SnapshotError,
     frozen_array,
 )
-from huangpu.scheduling.tables import Market, Quotas, Running
+from huangpu.scheduling.tables import Held, Market, Quotas, Running
 
 __all__ = ["BoolArray", "FloatArray", "IntArray", "Snapshot", "SnapshotBuilder", "SnapshotError"]
 
@@ -88,6 +88,7 @@ class Snapshot:
     market: Market = field(default_factory=Market)
     quotas: Quotas = field(default_factory=Quotas)
     running: Running = field(default_factory=Running)
+    held: Held = field(default_factory=Held)  # reservation carried by an incremental cycle
 
     def __post_init__(self) -> None:
         for name, dtype in _DTYPES.items():
@@ -177,6 +178,7 @@ def _check_optional(s: Snapshot) -> None:
         if rows.size:
             raise SnapshotError("job", s.job_keys[int(rows[0])], message)
     object.__setattr__(s, "running", s.running.resolve(len(s.node_keys), s.n_orgs))
+    object.__setattr__(s, "held", s.held.resolve(s.node_pool, s.node_chip))
 
 
 def _check_shapes(s: Snapshot) -> None:
@@ -331,6 +333,7 @@ class SnapshotBuilder:
         self._pool_region: tuple[int, ...] = ()
         self._market = Market()
         self._quotas = Quotas()
+        self._held: tuple[str, float, tuple[tuple[str, int], ...]] | None = None
 
     def set_orgs(self, orgs: Sequence[str]) -> SnapshotBuilder:
         self._orgs = tuple(orgs)
@@ -348,6 +351,25 @@ class SnapshotBuilder:
     def set_quotas(self, quotas: Quotas) -> SnapshotBuilder:
         self._quotas = quotas
         return self
+
+    def set_reservation(
+        self, head_key: str, start: float, holds: Sequence[tuple[str, int]]
+    ) -> SnapshotBuilder:
+        """Carry the previous cycle's EASY reservation: the head job, its start, and (node key,
+        devices held) per reserved node. For incremental cycles over new arrivals only."""
+        self._held = (head_key, float(start), tuple(holds))
+        return self
+
+    def _held_table(self, node_keys: tuple[str, ...]) -> Held:
+        if self._held is None:
+            return Held()
+        head, start, holds = self._held
+        index = {key: i for i, key in enumerate(node_keys)}
+        missing = [k for k, _ in holds if k not in index]
+        if missing:
+            raise SnapshotError("held", head, f"reserves unknown node {missing[0]!r}")
+        rows = np.array([index[k] for k, _ in holds], dtype=np.int64)
+        return Held(head, start, rows, np.array([c for _, c in holds], dtype=np.int64))
 
     def add_running(
         self,
@@ -511,4 +533,5 @@ class SnapshotBuilder:
             market=self._market,
             quotas=self._quotas,
             running=self._running_table(tuple(n.key for n in nodes)),
+            held=self._held_table(tuple(n.key for n in nodes)),
         )

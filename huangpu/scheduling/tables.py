@@ -229,3 +229,39 @@ class Running:
     @property
     def n(self) -> int:
         return len(self.keys)
+
+
+@dataclass(frozen=True, eq=False)
+class Held:
+    """The EASY reservation carried over from the previous cycle (incremental cycles).
+
+    When nothing was freed since that cycle, the jobs that waited then still cannot start, so
+    an incremental cycle schedules only new arrivals: they must respect the head job's
+    reservation exactly as its own cycle left it. ``node_rows`` are snapshot node rows of one
+    cell and ``hold`` the free devices on each that only jobs ending by ``start`` may use.
+    """
+
+    head: str = ""
+    start: float = INF
+    node_rows: IntArray = field(default_factory=lambda: _empty(np.int64))
+    hold: IntArray = field(default_factory=lambda: _empty(np.int64))
+
+    def resolve(self, node_pool: IntArray, node_chip: IntArray) -> Held:
+        rows = np.asarray(self.node_rows, dtype=np.int64)
+        hold = np.asarray(self.hold, dtype=np.int64)
+        _shape("held", "hold", hold, rows.shape)
+        _not_negative("held", "hold", hold)
+        if rows.size:
+            if not self.head:
+                raise SnapshotError("held", "head", "a carried reservation needs its head job")
+            if np.any((rows < 0) | (rows >= len(node_pool))):
+                raise SnapshotError("held", self.head, "reserved node row out of range")
+            if len({(int(node_pool[r]), int(node_chip[r])) for r in rows.tolist()}) != 1:
+                raise SnapshotError("held", self.head, "reserved nodes must share pool and chip")
+        return replace(
+            self, node_rows=frozen_array(rows, np.int64), hold=frozen_array(hold, np.int64)
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(len(self.node_rows))

@@ -4,6 +4,7 @@ build runs the same way.
     gavel-continuous[:rate=5.6,seed=0,window=4000-5000,cluster=v100=36;p100=36;k80=36]
     gavel-static[:jobs=700,seed=0]
     gavel-trace:FILE
+    itp:FILE[@gpus=128]   Microsoft ITP, raw or ElasticFlow form (see itp.py)
     jsonl:FILE            huangpu-native trace (see native.py)
 
 Gavel's continuous and static experiments use its 360 s rounds (``--time_per_iteration``).
@@ -75,6 +76,11 @@ def build(spec: TraceSpec, data: Path = DEFAULT_DATA) -> tuple[Trace, float]:
         return trace, float(p.get("round", GAVEL_ROUND_S))
     if spec.kind == "gavel-trace":
         return gavel.file_trace(gavel_dir, Path(p["file"]), cluster), GAVEL_ROUND_S
+    if spec.kind in ("itp", "itp-elasticflow"):
+        from huangpu.sim import itp
+
+        file, _, gpus = p["file"].partition("@gpus=")
+        return itp.trace(Path(file), int(gpus or "128")), 0.0
     if spec.kind == "jsonl":
         return native.read_trace(Path(p["file"])), 0.0
     raise ValueError(

@@ -112,3 +112,18 @@ def downgrade(db: Database, revision: str = "base") -> None:
         config.attributes["connection"] = conn
         command.downgrade(config, revision)
         conn.commit()
+
+
+def head_revision() -> str | None:
+    """The newest migration the code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config("sqlite://")).get_current_head()
+
+
+def current_revision(db: Database) -> str | None:
+    """The migration the database is at (None before the first)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with db.writer.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

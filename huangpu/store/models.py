@@ -164,6 +164,8 @@ class TokenRow(Base):
     name: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Migration 0004; NULL: never expires.
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class AuditRow(Base):

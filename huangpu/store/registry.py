@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -114,7 +116,13 @@ class IssuedToken:
 
 
 def create_token(
-    session: Session, role: str, org_id: str | None, pool_id: str | None, name: str, now: float
+    session: Session,
+    role: str,
+    org_id: str | None,
+    pool_id: str | None,
+    name: str,
+    now: float,
+    expires_at: float | None = None,
 ) -> IssuedToken:
     if role == "tenant" and org_id is None:
         raise InvalidInput("a tenant token must be bound to an org (--org)", "org")
@@ -130,15 +138,25 @@ def create_token(
         name=name,
         created_at=now,
         revoked_at=None,
+        expires_at=expires_at,
     )
     session.add(row)
     return IssuedToken(row, secret)
 
 
-def find_token(session: Session, secret: str) -> TokenRow | None:
-    # The lookup is by SHA-256 of the secret, so timing reveals nothing about stored secrets.
-    row = session.scalar(select(TokenRow).where(TokenRow.secret_hash == hash_secret(secret)))
-    if row is None or row.revoked_at is not None:
+def find_token(session: Session, secret: str, now: float | None = None) -> TokenRow | None:
+    """The live token with this secret: not revoked and not expired at ``now``.
+
+    The lookup is by SHA-256 of the secret, never by the secret itself, so the database's
+    comparison time depends only on a hash the caller cannot steer; the found hash is then
+    compared again in constant time, so no code path compares secrets byte by byte."""
+    digest = hash_secret(secret)
+    row = session.scalar(select(TokenRow).where(TokenRow.secret_hash == digest))
+    if row is None or not hmac.compare_digest(row.secret_hash, digest):
+        return None
+    if row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= (time.time() if now is None else now):
         return None
     return row
 

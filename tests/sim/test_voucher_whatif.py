@@ -32,7 +32,8 @@ def _trace() -> Trace:
     )
     matrix = ThroughputMatrix(("default",), ("910b2", "a100"), np.ones((1, 2)), (("test", "test"),))
     jobs = [
-        SimJob(f"j{i}", f"org{i % 3}", float(i * 60), "default", 4 * 3600.0, accel=4) for i in range(6)
+        SimJob(f"j{i}", f"org{i % 3}", float(i * 60), "default", 4 * 3600.0, accel=4)
+        for i in range(6)
     ]
     return Trace("tenants", world, matrix, iter(jobs))
 

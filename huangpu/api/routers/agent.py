@@ -43,14 +43,16 @@ async def poll(body: PollRequest, request: Request, who: AgentToken) -> PollResp
     # The first pass renews leases and records the heartbeat; later passes only read until
     # there is something to hand out, so idle agents do not hold the write lock.
     response: PollResponse = await run_in_threadpool(
-        service.poll_once, _pool(who), body.agent_id, body.running
+        service.poll_once, _pool(who), body.agent_id, body.running, body.features
     )
-    while not (response.leases or response.cancel or response.stop):
+    while not (response.leases or response.cancel or response.stop or response.preempt):
         if time.monotonic() >= deadline or await request.is_disconnected():
             break
         await asyncio.sleep(POLL_STEP_SECONDS)
         if await run_in_threadpool(service.has_work, body.agent_id):
-            response = await run_in_threadpool(service.poll_once, _pool(who), body.agent_id, [])
+            response = await run_in_threadpool(
+                service.poll_once, _pool(who), body.agent_id, [], body.features
+            )
     return response
 
 

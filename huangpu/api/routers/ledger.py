@@ -1,6 +1,8 @@
 """Money routes: prices, the platform fee, voucher programs and grants, top-ups and credit
 lines, settlements (operator); bills, balances and budgets (tenants for their own org, and
-operators for any org)."""
+operators for any org).
+
+Every change writes an audit_log row in the change's own transaction (huangpu.api.audit)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from huangpu.api.audit import AuditedDatabase, AuditEntry
 from huangpu.api.auth import Principal, require
 from huangpu.api.ledger_schemas import (
     BudgetSet,
@@ -27,9 +30,11 @@ Member = Annotated[Principal, Depends(require("tenant", "operator"))]
 Anyone = Annotated[Principal, Depends(require("tenant", "operator", "agent"))]
 
 
-def _service(request: Request) -> LedgerService:
+def _service(request: Request, audit: AuditEntry | None = None) -> LedgerService:
     p = request.app.state.platform
-    return LedgerService(p.db, p.clock)
+    if audit is None:
+        return LedgerService(p.db, p.clock)
+    return LedgerService(AuditedDatabase(p.db, audit, p.clock.now()), p.clock)
 
 
 def _actor(who: Principal) -> str:
@@ -38,7 +43,8 @@ def _actor(who: Principal) -> str:
 
 @router.post("/prices", status_code=201)
 def set_price(body: PriceSet, request: Request, who: Operator) -> dict[str, Any]:
-    return _service(request).set_price(
+    detail = body.model_dump(mode="json")
+    return _service(request, AuditEntry(who, "price.set", body.pool, detail)).set_price(
         _actor(who),
         body.pool,
         body.chip,
@@ -55,7 +61,8 @@ def list_prices(request: Request, _: Anyone) -> list[dict[str, Any]]:
 
 @router.post("/platform-fee")
 def set_fee(body: FeeSet, request: Request, who: Operator) -> dict[str, Any]:
-    return _service(request).set_fee(
+    detail = body.model_dump(mode="json")
+    return _service(request, AuditEntry(who, "fee.set", "platform", detail)).set_fee(
         _actor(who), body.fee_bp, epoch(body.effective_from, "effective_from")
     )
 
@@ -67,7 +74,8 @@ def get_fee(request: Request, _: Anyone) -> dict[str, Any]:
 
 @router.post("/vouchers/programs", status_code=201)
 def create_program(body: ProgramCreate, request: Request, who: Operator) -> dict[str, Any]:
-    return _service(request).create_program(_actor(who), body.model_dump())
+    entry = AuditEntry(who, "program.create", body.id, body.model_dump(mode="json"))
+    return _service(request, entry).create_program(_actor(who), body.model_dump())
 
 
 @router.get("/vouchers/programs")
@@ -78,19 +86,24 @@ def list_programs(request: Request, _: Operator) -> list[dict[str, Any]]:
 @router.post("/vouchers/grants", status_code=201)
 def grant(body: GrantCreate, request: Request, who: Operator) -> dict[str, Any]:
     when = epoch(body.granted_at, "granted_at")
-    return _service(request).grant(_actor(who), body.program, body.org, when)
+    entry = AuditEntry(who, "grant.create", body.program, body.model_dump(mode="json"))
+    return _service(request, entry).grant(_actor(who), body.program, body.org, when)
 
 
 @router.post("/orgs/{org}/topups", status_code=201)
 def topup(org: str, body: TopUp, request: Request, who: Operator) -> dict[str, Any]:
-    return _service(request).topup(
+    entry = AuditEntry(who, "topup", org, body.model_dump(mode="json"))
+    return _service(request, entry).topup(
         _actor(who), org, body.amount_fen, body.currency, body.idempotency_key, body.note
     )
 
 
 @router.post("/orgs/{org}/credit-line")
 def credit_line(org: str, body: CreditLineSet, request: Request, who: Operator) -> dict[str, Any]:
-    return _service(request).set_credit(_actor(who), org, body.limit_fen, body.currency, body.note)
+    entry = AuditEntry(who, "credit_line.set", org, body.model_dump(mode="json"))
+    return _service(request, entry).set_credit(
+        _actor(who), org, body.limit_fen, body.currency, body.note
+    )
 
 
 @router.get("/settlements/{quarter}")
@@ -114,7 +127,8 @@ def balances(
 
 @router.post("/budgets")
 def set_budget(body: BudgetSet, request: Request, who: Member) -> dict[str, Any]:
-    return _service(request).set_budget(
+    entry = AuditEntry(who, "budget.set", body.org or (who.org_id or ""), body.model_dump())
+    return _service(request, entry).set_budget(
         who.caller, body.org, body.monthly_fen, body.hard_stop, body.currency, _actor(who)
     )
 

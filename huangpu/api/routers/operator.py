@@ -1,4 +1,5 @@
-"""Operator routes: orgs, suppliers, pools and tokens."""
+"""Operator routes: orgs, suppliers, pools and tokens. Every change writes an audit_log row
+in the same transaction as the change itself, so the log can never miss or invent one."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 
 from huangpu.api.auth import Principal, require
 from huangpu.api.schemas import OrgCreate, PoolCreate, SupplierCreate, TokenCreate
-from huangpu.store import registry
+from huangpu.store import dashboard, registry
 from huangpu.store.models import OrgRow, SupplierRow, TokenRow
 
 router = APIRouter(prefix="/v1")
@@ -32,14 +33,19 @@ def _token(row: TokenRow) -> dict[str, Any]:
         "name": row.name,
         "created_at": row.created_at,
         "revoked": row.revoked_at is not None,
+        "expires_at": row.expires_at,
     }
 
 
 @router.post("/orgs", status_code=201)
-def create_org(body: OrgCreate, request: Request, _: Operator) -> dict[str, Any]:
+def create_org(body: OrgCreate, request: Request, who: Operator) -> dict[str, Any]:
     p = request.app.state.platform
+    now = p.clock.now()
     with p.db.write() as session:
-        return _org(registry.create_org(session, body.name, body.category.value, p.clock.now()))
+        row = registry.create_org(session, body.name, body.category.value, now)
+        detail = {"name": body.name, "category": body.category.value}
+        dashboard.audit(session, now, who.token_id, who.role, "org.create", row.id, detail)
+        return _org(row)
 
 
 @router.get("/orgs")
@@ -49,10 +55,14 @@ def list_orgs(request: Request, _: Operator) -> list[dict[str, Any]]:
 
 
 @router.post("/suppliers", status_code=201)
-def create_supplier(body: SupplierCreate, request: Request, _: Operator) -> dict[str, Any]:
+def create_supplier(body: SupplierCreate, request: Request, who: Operator) -> dict[str, Any]:
     p = request.app.state.platform
+    now = p.clock.now()
     with p.db.write() as session:
-        return _supplier(registry.create_supplier(session, body.name, p.clock.now()))
+        row = registry.create_supplier(session, body.name, now)
+        detail = {"name": body.name}
+        dashboard.audit(session, now, who.token_id, who.role, "supplier.create", row.id, detail)
+        return _supplier(row)
 
 
 @router.get("/suppliers")
@@ -63,12 +73,15 @@ def list_suppliers(request: Request, _: Operator) -> list[dict[str, Any]]:
 
 
 @router.post("/pools", status_code=201)
-def create_pool(body: PoolCreate, request: Request, _: Operator) -> dict[str, Any]:
+def create_pool(body: PoolCreate, request: Request, who: Operator) -> dict[str, Any]:
     p = request.app.state.platform
+    now = p.clock.now()
     with p.db.write() as session:
         row = registry.create_pool(
-            session, body.name, body.supplier, body.region, body.executor.value, p.clock.now()
+            session, body.name, body.supplier, body.region, body.executor.value, now
         )
+        detail = {"name": body.name, "supplier": body.supplier, "region": body.region}
+        dashboard.audit(session, now, who.token_id, who.role, "pool.create", row.id, detail)
         return {
             "id": row.id,
             "name": row.name,
@@ -79,13 +92,24 @@ def create_pool(body: PoolCreate, request: Request, _: Operator) -> dict[str, An
 
 
 @router.post("/tokens", status_code=201)
-def create_token(body: TokenCreate, request: Request, _: Operator) -> dict[str, Any]:
+def create_token(body: TokenCreate, request: Request, who: Operator) -> dict[str, Any]:
     p = request.app.state.platform
+    now = p.clock.now()
+    expires_at = None if body.ttl_seconds is None else now + body.ttl_seconds
     with p.db.write() as session:
         org_id = registry.org(session, body.org).id if body.org else None
         pool_id = registry.pool(session, body.pool).id if body.pool else None
         issued = registry.create_token(
-            session, body.role.value, org_id, pool_id, body.name, p.clock.now()
+            session, body.role.value, org_id, pool_id, body.name, now, expires_at
+        )
+        detail = {
+            "role": body.role.value,
+            "org_id": org_id,
+            "pool_id": pool_id,
+            "expires_at": expires_at,
+        }
+        dashboard.audit(
+            session, now, who.token_id, who.role, "token.create", issued.row.id, detail
         )
         return {**_token(issued.row), "token": issued.secret}
 
@@ -97,9 +121,11 @@ def list_tokens(request: Request, _: Operator) -> list[dict[str, Any]]:
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(token_id: str, request: Request, _: Operator) -> dict[str, Any]:
+def revoke_token(token_id: str, request: Request, who: Operator) -> dict[str, Any]:
     p = request.app.state.platform
+    now = p.clock.now()
     with p.db.write() as session:
-        view = _token(registry.revoke_token(session, token_id, p.clock.now()))
-    p.tokens.forget(token_id)
+        view = _token(registry.revoke_token(session, token_id, now))
+        dashboard.audit(session, now, who.token_id, who.role, "token.revoke", token_id)
+    p.tokens.forget(token_id)  # at once in this process; other replicas within the cache TTL
     return view

@@ -78,6 +78,6 @@ from huangpu.scheduling.policies import (  # noqa: E402, F401
     first_fit,
     las,
     las_hetero,
+    lpt_hetero,
     max_min,
 )
-from huangpu.scheduling.policies import lpt_hetero  # noqa: E402, F401

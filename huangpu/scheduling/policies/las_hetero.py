@@ -1,24 +1,22 @@
-"""``las-hetero``: least attained service, placed where each job runs fastest relative to its
-own best chip (Gavel's effective-throughput idea, with attained service deciding who runs).
+"""``las-hetero``: least attained service decides who runs; each runs where it is fastest
+relative to its own best chip (Gavel's effective-throughput idea).
 
-1. Value of running job j on chip c for the next round: ``rel[j, c] / (attained_j + 60)``,
-   where ``rel`` is the rate on c over the job's rate on its best accepted chip and attained
-   service is the org's usage over its weight (NCU·s). Why: job sizes are unknown and
-   heavy-tailed, so the expected remaining work grows with the service already received
-   (the reason LAS approximates shortest-remaining-first, Tiresias NSDI '19); the ratio is
-   the share of its expected remainder a job finishes per second on that chip. The 60 NCU·s
-   only keeps new jobs finite (a minute of service: a resolution, not a tuning knob).
-2. Devices go greedily to the highest values, one (job, chip) pair at a time, each job on
-   one chip model: a recommendation model as fast on a K80 as on a V100 takes the K80, and a
-   job that would crawl on the only free chip leaves it to one that runs well there.
-3. Order: assigned jobs by value, then the rest by least attained service. Each job tries
-   its assigned chip first, then the others by ``rel``; on a chip, the node with the fewest
-   free devices that fits (gangs: the tightest domain).
+1. Order: least attained service first (usage per org over weight, NCU·s). Job sizes are
+   unknown and heavy-tailed, and serving the least-served first approximates
+   shortest-remaining-first without knowing sizes (Tiresias, NSDI '19).
+2. The head of that order, as many devices as are free, is matched to chip models by one
+   assignment that maximises the sum of normalised throughput (rate on the chip ÷ the job's
+   rate on its best accepted chip), solved exactly with the Hungarian method (scipy). A
+   recommendation model as fast on a K80 as on a V100 takes the K80 and leaves the V100 to a
+   ResNet that runs six times faster there.
+3. Each job tries its assigned chip first, then the others by normalised throughput; on a
+   chip, the node with the fewest free devices that fits (gangs: the tightest domain).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from huangpu.scheduling.policies import register
 from huangpu.scheduling.policies.fair_share_order import (
@@ -32,8 +30,9 @@ from huangpu.scheduling.policies.fair_share_order import (
 from huangpu.scheduling.result import Pending, Placement
 from huangpu.scheduling.snapshot import BoolArray, FloatArray, IntArray, Snapshot
 
-# Seconds of NCU service that keep a new job's value finite (see the module docstring).
-RESOLUTION = 60.0
+# Above this many head jobs the exact assignment (O(n³)) is skipped and each job takes its
+# best chip in order; a city cycle must stay within its time budget.
+MAX_EXACT = 1500
 
 
 def relative_speed(s: Snapshot) -> FloatArray:
@@ -43,25 +42,23 @@ def relative_speed(s: Snapshot) -> FloatArray:
     return np.asarray(rates / np.where(best > 0, best, 1.0), dtype=np.float64)
 
 
-def assign_greedy(s: Snapshot, value: FloatArray) -> dict[int, int]:
-    """Job row → chip: the highest (job, chip) values first, while the chip has room."""
-    room = np.bincount(s.node_chip, weights=s.node_free, minlength=len(s.chips))
-    cap = room.astype(np.int64).tolist()
-    demand = (s.job_accel * s.job_nodes).tolist()
-    n_chips = len(s.chips)
-    flat = value.ravel()
-    chosen: dict[int, int] = {}
-    left = sum(cap)
-    for f in np.argsort(-flat, kind="stable").tolist():
-        if left <= 0 or flat[f] <= 0:
-            break
-        job, chip = divmod(f, n_chips)
-        if job in chosen or cap[chip] < demand[job]:
-            continue
-        chosen[job] = chip
-        cap[chip] -= demand[job]
-        left -= demand[job]
-    return chosen
+def assign_head(
+    s: Snapshot, order: IntArray, rel: FloatArray, weight: FloatArray | None = None
+) -> dict[int, int]:
+    """Job row → chip for the head of ``order`` that the free devices can hold, maximising
+    the sum of ``rel`` (times ``weight`` per job, when given)."""
+    free_by_chip = np.bincount(s.node_chip, weights=s.node_free, minlength=len(s.chips))
+    demand = (s.job_accel * s.job_nodes)[order]
+    head = order[np.cumsum(demand) <= free_by_chip.sum()]
+    head = head[(s.job_accel * s.job_nodes)[head] == 1]  # gangs pick greedily in choose
+    if not head.size or head.size > MAX_EXACT:
+        return {}
+    # One column per free device of each chip, at most one per head job.
+    per_chip = np.minimum(free_by_chip.astype(np.int64), head.size)
+    slots = np.repeat(np.arange(len(s.chips)), per_chip)
+    value = rel[head] if weight is None else rel[head] * weight[head][:, None]
+    rows, cols = linear_sum_assignment(value[:, slots], maximize=True)
+    return {int(head[r]): int(slots[c]) for r, c in zip(rows, cols, strict=True)}
 
 
 def chip_ranks(s: Snapshot, rel: FloatArray, assigned: dict[int, int]) -> IntArray:
@@ -84,27 +81,22 @@ class HeteroLeastAttainedService:
         self._rank: IntArray = np.zeros((0, 0), dtype=np.int64)
         self._scale = 1
 
-    def value(self, s: Snapshot, rel: FloatArray) -> FloatArray:
-        """jobs × chips: what running the job on the chip for the next round is worth."""
-        return np.asarray(rel / (attained(s) + RESOLUTION)[:, None], dtype=np.float64)
-
-    def fallback_order(self, s: Snapshot) -> IntArray:
-        """The order of jobs left without a chip (they take what the others leave)."""
+    def head_order(self, s: Snapshot) -> IntArray:
+        """Who runs first: least attained service."""
         return ordered(s, attained(s))
+
+    def head_weight(self, s: Snapshot) -> FloatArray | None:
+        """Per-job weight in the chip assignment (None: every head job counts the same)."""
+        return None
 
     def order(self, snapshot: Snapshot) -> IntArray:
         s = snapshot
+        order = self.head_order(s)
         rel = relative_speed(s)
-        value = self.value(s, rel)
-        chosen = assign_greedy(s, value)
-        self._rank = chip_ranks(s, rel, chosen)
+        self._rank = chip_ranks(s, rel, assign_head(s, order, rel, self.head_weight(s)))
         # Node score = chip rank × scale + free devices: chip preference first, then best fit.
         self._scale = int(s.node_free.max(initial=0)) + 1
-        key = np.empty(s.n_jobs)
-        key[self.fallback_order(s)] = np.arange(s.n_jobs)  # unassigned: fallback position ≥ 0
-        for job, chip in chosen.items():
-            key[job] = -value[job, chip]  # assigned: before all others, highest value first
-        return ordered(s, key)
+        return order
 
     def choose(
         self, snapshot: Snapshot, job: int, free: IntArray, feasible: BoolArray

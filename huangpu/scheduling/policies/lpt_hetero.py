@@ -5,7 +5,9 @@ For a batch that must all finish (makespan), the job with the most work left dec
 batch ends, so it must never wait (Graham's LPT rule); giving every running job the chip where
 it is relatively fastest then maximises the work the whole city does per second. Remaining
 time is ``job_work`` (progress units left, from the user's steps or history) over the job's
-rate on its best accepted chip; a job with unknown work counts as the longest.
+rate on its best accepted chip; a job with unknown work counts as the longest. In the chip
+assignment each job's relative speed is weighted by its remaining time, so the jobs that
+decide the makespan get their best chips first.
 """
 
 from __future__ import annotations
@@ -29,13 +31,12 @@ def remaining_best_s(s: Snapshot) -> FloatArray:
 class HeteroLongestRemainingFirst(HeteroLeastAttainedService):
     name = "lpt-hetero"
 
-    def value(self, s: Snapshot, rel: FloatArray) -> FloatArray:
-        # The longest remaining job first; its chip by relative speed.
-        left = remaining_best_s(s)
-        weight = np.where(
-            np.isinf(left), 1.0, left / max(float(left[np.isfinite(left)].max(initial=1.0)), 1.0)
-        )
-        return np.asarray(rel * (1.0 + weight)[:, None], dtype=np.float64)
-
-    def fallback_order(self, s: Snapshot) -> IntArray:
+    def head_order(self, s: Snapshot) -> IntArray:
         return ordered(s, -remaining_best_s(s))
+
+    def head_weight(self, s: Snapshot) -> FloatArray | None:
+        # The longer a job's remainder, the more its chip matters to when the batch ends.
+        left = remaining_best_s(s)
+        finite = left[np.isfinite(left)]
+        top = float(finite.max()) if finite.size else 1.0
+        return np.asarray(np.where(np.isfinite(left), left, top) / max(top, 1e-9))

@@ -5,7 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from huangpu.store import ledger_models  # noqa: F401  (registers the ledger tables)
+from huangpu.store import (
+    ledger_models,  # noqa: F401  (registers the ledger tables)
+    quota_models,  # noqa: F401  (registers the quota tables)
+)
 from huangpu.store.models import Base
 
 config = context.config

@@ -219,3 +219,51 @@ def test_local_restart_reattaches_and_reports_once(tmp_path: Path) -> None:
     thread2.join(5)
     # third start: nothing left to reattach
     assert LocalExecutor(tmp_path / "jobs").reattach() == []
+
+
+# A preempt from the server: the agent stops the job with the server's grace and reports the
+# exit with the reason.
+
+
+class GraceExecutor(FakeExecutor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.graces: list[float] = []
+
+    def cancel(self, engine_id: str, grace_seconds: float = 10.0) -> None:
+        self.graces.append(grace_seconds)
+        super().cancel(engine_id, grace_seconds)
+
+
+class PreemptingServer(Server):
+    def __init__(self) -> None:
+        super().__init__()
+        self.preempt: list[dict[str, Any]] = []
+        self.features: list[list[str]] = []
+
+    def __call__(self, request):  # type: ignore[no-untyped-def]
+        response = super().__call__(request)
+        if request.url.path.endswith("poll"):
+            self.features.append(json.loads(request.content).get("features", []))
+            with self.lock:
+                body = json.loads(response.content) | {"preempt": self.preempt}
+                self.preempt = []
+            return type(response)(200, json=body)
+        return response
+
+
+def test_preempt_stops_with_the_servers_grace_and_reports_the_reason(tmp_path: Path) -> None:
+    server, ex = PreemptingServer(), GraceExecutor()
+    server.leases = [lease("job_p")]
+    _agent, stop, thread = start(server, ex, tmp_path)
+    wait_for(lambda: "started" in server.kinds("job_p"))
+    ref = {"job_id": "job_p", "attempt": 0}
+    with server.lock:
+        server.preempt = [ref | {"grace_seconds": 42.0, "reason": "preempted by job_x"}]
+    wait_for(lambda: "exited" in server.kinds("job_p"))
+    stop.set()
+    thread.join(timeout=10)
+    (exited,) = server.of("job_p", "exited")
+    assert exited["reason"] == "preempted by job_x"
+    assert ex.graces == [42.0]
+    assert ["preempt"] in server.features
