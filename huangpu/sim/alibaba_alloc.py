@@ -20,7 +20,11 @@ from huangpu.scheduling.packing import BestFit, FgdPacker, TaskType
 from huangpu.scheduling.packing_node_fit import NodeBestFit
 from huangpu.sim.alibaba import Node, Pod, inflate
 
-PACKERS = {"fgd": FgdPacker, "best-fit": NodeBestFit, "gpu-best-fit": BestFit}
+PACKERS = {
+    "fgd": FgdPacker,
+    "best-fit": NodeBestFit,
+    "gpu-best-fit": BestFit,
+}
 
 
 @dataclass
@@ -40,8 +44,9 @@ def target_workload(pods: Sequence[Pod]) -> list[TaskType]:
     return [TaskType(cpu, gpu, float(n)) for (cpu, gpu), n in sorted(counts.items())]
 
 
-def run(nodes: Sequence[Node], pods: Sequence[Pod], packer: str, percent: float = 130.0,
-        seed: int = 42) -> AllocationRun:
+def run(
+    nodes: Sequence[Node], pods: Sequence[Pod], packer: str, percent: float = 130.0, seed: int = 42
+) -> AllocationRun:
     width = max(n.gpus for n in nodes)
     gpu = np.full((len(nodes), width), -1, dtype=np.int64)
     for i, n in enumerate(nodes):

@@ -108,9 +108,7 @@ def create_token(body: TokenCreate, request: Request, who: Operator) -> dict[str
             "pool_id": pool_id,
             "expires_at": expires_at,
         }
-        dashboard.audit(
-            session, now, who.token_id, who.role, "token.create", issued.row.id, detail
-        )
+        dashboard.audit(session, now, who.token_id, who.role, "token.create", issued.row.id, detail)
         return {**_token(issued.row), "token": issued.secret}
 
 
