@@ -44,6 +44,10 @@ from huangpu.store.inventory import job_devices
 from huangpu.store.models import AgentRow, JobRow, UsageSampleRow
 from huangpu.store.quota_models import JobPreemptionRow
 
+# An idle agent's poll skips the last_seen write while it is fresher than this part of the
+# lease (see AgentService._idle_and_fresh).
+FRESH_FRACTION = 0.25
+
 _REQUEUE_CLEAR = {"agent_id": None, "pool_id": None, "lease_expires_at": None, "engine_id": None}
 
 _OUTCOME_STATE = {
@@ -160,6 +164,8 @@ class AgentService:
         features: Sequence[str] = (),
     ) -> PollResponse:
         now = self.clock.now()
+        if not running and self._idle_and_fresh(pool_id, agent_id, now):
+            return PollResponse(leases=[], cancel=[], stop=[], preempt=[])
         with self.db.write() as session:
             agent = self._agent(session, pool_id, agent_id)
             agent.last_seen = now
@@ -194,6 +200,20 @@ class AgentService:
                 stop=stop,
                 preempt=preempt,
             )
+
+    def _idle_and_fresh(self, pool_id: str, agent_id: str, now: float) -> bool:
+        """A heartbeat that needs no write: the agent runs nothing, has nothing to take, and
+        its ``last_seen`` is younger than a quarter of the lease.
+
+        Skipping the write then keeps it online: the next poll (at most ``poll_timeout``
+        later, well under the rest of the lease) writes it again. Jobs' leases are renewed
+        only when ``running`` is non-empty, which never takes this path.
+        """
+        with self.db.read() as session:
+            agent = self._agent(session, pool_id, agent_id)
+            if now - agent.last_seen >= self.lease_seconds * FRESH_FRACTION:
+                return False
+        return not self.has_work(agent_id)
 
     def _lease(self, session: Session, row: JobRow, now: float) -> Lease | None:
         expires = now + self.lease_seconds
