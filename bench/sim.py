@@ -1,8 +1,8 @@
 """Simulator speed: Gavel's continuous-single experiment (36 V100 / 36 P100 / 36 K80, seed 0,
-5.6 jobs/h, average JCT of jobs 4000–5000) under ``las-hetero``, as Gavel's own simulator ran
+5.6 jobs/h, average JCT of jobs 4000–5000) under ``las-fair-hetero``, as Gavel's own simulator ran
 it here in 293 s (its heterogeneity-aware policy). Target: under 30 s. Not a timed test.
 
-    .venv/bin/python bench/sim.py [--data ../shared/data/traces] [--policy las-hetero]
+    .venv/bin/python bench/sim.py [--data ../shared/data/traces] [--policy las-fair-hetero]
                                   [--rate 5.6] [--seed 0] [--json]
 
 Prints wall and CPU seconds (the CPU figure is what to compare on a shared machine) and
@@ -25,7 +25,7 @@ from huangpu.sim.presets import GAVEL_ROUND_S
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/traces"))
-    ap.add_argument("--policy", default="las-hetero")
+    ap.add_argument("--policy", default="las-fair-hetero")
     ap.add_argument("--rate", type=float, default=5.6)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")

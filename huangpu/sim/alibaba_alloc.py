@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from huangpu.scheduling.packing import BestFit, FgdPacker, TaskType
+from huangpu.scheduling.packing import BestFit, FgdPacker, TaskType, fragmentation
 from huangpu.scheduling.packing_node_fit import NodeBestFit
 from huangpu.sim.alibaba import Node, Pod, inflate
 
@@ -36,6 +36,7 @@ class AllocationRun:
     pods: int = 0
     failed: int = 0
     unallocated_gpus: float = 0.0
+    fragmented_gpus: float = 0.0  # FGD's measure at the end: free GPU the typical task can't use
 
 
 def target_workload(pods: Sequence[Pod]) -> list[TaskType]:
@@ -53,7 +54,8 @@ def run(
         gpu[i, : n.gpus] = 1000
     cpu = np.array([n.cpu_milli for n in nodes], dtype=np.int64)
     capacity = 1000.0 * sum(n.gpus for n in nodes)
-    p = PACKERS[packer](gpu, cpu, target_workload(pods))
+    workload = target_workload(pods)
+    p = PACKERS[packer](gpu, cpu, workload)
     out = AllocationRun(packer, seed)
     requested = allocated = 0.0
     next_mark = 0.0
@@ -69,4 +71,5 @@ def run(
             out.percent_allocated.append(allocated / capacity * 100)
             next_mark += 1.0
     out.unallocated_gpus = (capacity - allocated) / 1000
+    out.fragmented_gpus = float(fragmentation(p.cluster.gpu, p.cluster.cpu, workload).sum()) / 1000
     return out

@@ -70,6 +70,15 @@ def load_matrix(path: Path) -> ThroughputMatrix:
     )
 
 
+def runs_on(matrix: ThroughputMatrix, cls: str) -> tuple[str, ...]:
+    """The chips Gavel measured this job on (a 0 rate means it never ran there, e.g. 8-worker
+    jobs on K80s); empty when it runs everywhere."""
+    row = matrix.rates[matrix.classes.index(cls)]
+    if bool((row > 0).all()):
+        return ()
+    return tuple(c for c, r in zip(matrix.chips, row.tolist(), strict=True) if r > 0)
+
+
 def job_table(matrix: ThroughputMatrix) -> tuple[str, ...]:
     """Gavel's JobTable: the models with a single-worker rate (26 in Gavel's file)."""
     return tuple(c for c in matrix.classes if " x" not in c.rsplit(")", 1)[-1])
@@ -153,6 +162,7 @@ def _jobs(
             work=duration * rate,
             accel=sf // nodes,
             nodes=nodes,
+            chips=runs_on(matrix, cls),
         )
         i += 1
         if jobs_per_hour > 0:
@@ -233,6 +243,7 @@ def read_trace(path: Path, matrix: ThroughputMatrix) -> Iterator[SimJob]:
                 work=total,
                 accel=scale // nodes,
                 nodes=nodes,
+                chips=runs_on(matrix, cls),
             )
 
 

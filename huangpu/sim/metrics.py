@@ -4,8 +4,8 @@
   when it has one (Gavel averages jobs 4000–5000) and over all finished jobs otherwise.
 - makespan: last finish − first submit.
 - utilisation per chip model: allocated device-seconds ÷ (devices × span).
-- allocation rate: allocated ÷ total devices, time-averaged and at the end; fragmentation:
-  the share of free devices on partly used nodes (a job wanting a whole node cannot use them).
+- allocation rate: allocated ÷ total devices, time-averaged and at its peak (fragmentation of
+  fractional GPUs is FGD's measure, reported by ``alibaba_alloc``).
 - fairness: Jain's index of per-org share over entitlement (equal weights), finish-time
   fairness ρ = JCT ÷ time alone on the job's best chip (Themis / Gavel's ρ with an isolated
   baseline), and its worst value.
@@ -129,10 +129,3 @@ def org_shares(r: SimResult) -> dict[str, dict[str, float]]:
         }
         for o in orgs
     }
-
-
-def fragmentation(node_free: np.ndarray, node_devices: np.ndarray) -> float:
-    """Share of free devices stranded on partly used nodes."""
-    free = float(node_free.sum())
-    partial = (node_free > 0) & (node_free < node_devices)
-    return float(node_free[partial].sum()) / free if free else 0.0

@@ -11,7 +11,7 @@ from typing import Any
 from huangpu.sim import plots
 from huangpu.sim.billing import bill
 from huangpu.sim.engine import SimResult
-from huangpu.sim.metrics import summarise
+from huangpu.sim.metrics import org_shares, summarise
 
 ROWS = (
     ("jct_avg_h", "avg JCT (h)"),
@@ -86,6 +86,20 @@ def write(results: Sequence[SimResult], out: Path, title: str = "huangpu sim") -
         top = sorted(m["cost_by_org_fen"].items(), key=lambda kv: -kv[1])[:10]
         lines += ["", "| org (top 10 by cash) | cash paid |", "|---|---|"]
         lines += [f"| {k} | {_fen(v)} |" for k, v in top]
+    for r in results:
+        shares = org_shares(r)
+        top = sorted(shares.items(), key=lambda kv: -kv[1]["share"])[:10]
+        lines += [
+            "",
+            f"## Share vs entitlement under `{r.policy}` (top 10 of {len(shares)} orgs)",
+            "",
+            "| org | share | entitlement | ratio |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {o} | {v['share']:.2%} | {v['entitlement']:.2%} | {v['ratio']:.2f} |"
+            for o, v in top
+        ]
     lines += ["", "![JCT CDF](jct_cdf.png)", ""]
     lines += [f"![utilisation {r.policy}](utilisation_{r.policy}.png)" for r in results]
     if len(results) > 1:

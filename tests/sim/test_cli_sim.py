@@ -61,3 +61,28 @@ def test_bad_trace_is_bad_input(tmp_path: Path) -> None:
         app, ["sim", "run", "--trace", "nope:x", "--policy", "las", "--out", str(tmp_path)]
     )
     assert r.exit_code == 2
+
+
+def test_voucher_what_if_command(tmp_path: Path) -> None:
+    from huangpu.sim.world import PoolSpec, World
+
+    jobs = [job(f"j{i}", i * 60.0, 7200.0) for i in range(4)]
+    t = one_chip_trace(jobs)
+    world = World((PoolSpec("p", "a100", 1, 2, supplier="cloud", price_fen_per_hour=2000),))
+    path = tmp_path / "priced.jsonl"
+    native.write_trace(path, "priced", world, t.matrix, jobs)
+    r = CliRunner().invoke(
+        app,
+        [
+            "sim",
+            "voucher",
+            "--trace",
+            f"jsonl:{path}",
+            "--out",
+            str(tmp_path / "v"),
+            "--cap-cny",
+            "1",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "tenants at cap | – | 4" in (tmp_path / "v" / "voucher.md").read_text()

@@ -47,3 +47,19 @@ def test_max_min_share_favours_the_job_behind_its_share() -> None:
     b.add_job("j2", 1, 1, 0.0, [0, 1], org_index=2, priority=0, submit_time=95.0)
     placed = {p.job_key for p in run_cycle(b.build(), "max-min-share").placements}
     assert placed == {"j0", "j2"}
+
+
+def test_las_fair_hetero_lets_a_starved_job_in() -> None:
+    # Two devices, three jobs. By attained service: new (10), mid (20), old (100). By share
+    # received per second in the system: old (100 / 10,000 s) is furthest behind. LAS alone
+    # runs new and mid; the guard's merged order runs new and the starved old job.
+    b = SnapshotBuilder(chips=["c"], pools=["p"], now=10_000.0)
+    b.add_node(0, "n", 0, "d", [0, 1], 80.0)
+    b.set_quotas(Quotas(decayed_usage=np.array([100.0, 10.0, 20.0])))
+    b.add_job("old", 1, 1, 0.0, [0], org_index=0, priority=0, submit_time=0.0)
+    b.add_job("new", 1, 1, 0.0, [0], org_index=1, priority=0, submit_time=9_990.0)
+    b.add_job("mid", 1, 1, 0.0, [0], org_index=2, priority=0, submit_time=9_980.0)
+    snapshot = b.build()
+    assert {p.job_key for p in run_cycle(snapshot, "las").placements} == {"new", "mid"}
+    placed = {p.job_key for p in run_cycle(snapshot, "las-fair-hetero").placements}
+    assert placed == {"new", "old"}

@@ -77,6 +77,7 @@ from huangpu.scheduling.policies import (  # noqa: E402, F401
     finish_time,
     first_fit,
     las,
+    las_fair_hetero,
     las_hetero,
     lpt_hetero,
     max_min,
