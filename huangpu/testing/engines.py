@@ -24,7 +24,8 @@ from pathlib import Path
 
 import httpx
 
-from huangpu.testing.processes import _keep_tmp, _pid_alive, child_env, repo_root
+from huangpu.agent.executors.local import pid_alive
+from huangpu.testing.processes import _keep_tmp, child_env, repo_root
 
 SLURM_COMMANDS = ("munged", "slurmctld", "slurmd", "slurmrestd", "sbatch", "scontrol")
 
@@ -106,7 +107,7 @@ class SlurmCluster:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + 10
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
 
     def start_slurmd(self) -> None:
@@ -202,9 +203,9 @@ class RayHead:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)  # `ray start --block` drains its session
             deadline = time.monotonic() + 30
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if _pid_alive(pid):
+            if pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)  # setsid: its group is its own session
         if not _keep_tmp():

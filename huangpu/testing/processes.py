@@ -39,6 +39,8 @@ from typing import Any, Self
 
 import httpx
 
+from huangpu.agent.executors.local import pid_alive
+
 LOOPBACK = "127.0.0.1"
 # Set to 1 to keep temp homes (databases, logs) after the processes stop, for debugging.
 KEEP_ENV = "HUANGPU_KEEP_TMP"
@@ -66,21 +68,6 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def _keep_tmp() -> bool:
     return os.environ.get(KEEP_ENV, "") not in ("", "0")
-
-
-def _pid_alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -492,7 +479,7 @@ class AgentProcess(ManagedProcess):
         # check keeps a recycled PID that belongs to an older, unrelated process safe.
         first = self._first_ticks or 0
         for pid in self._job_pids():
-            if not _pid_alive(pid) or (_start_ticks(pid) or 0) < first:
+            if not pid_alive(pid) or (_start_ticks(pid) or 0) < first:
                 continue
             for victim in [*descendants(pid), *group_members(pid), pid]:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -557,9 +544,9 @@ class PostgresServer:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGINT)
             deadline = time.monotonic() + timeout
-            while _pid_alive(self._pid) and time.monotonic() < deadline:
+            while pid_alive(self._pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _pid_alive(self._pid):
+            if pid_alive(self._pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self._pid, signal.SIGKILL)
             self._pid = None

@@ -229,3 +229,21 @@ def minimal_path() -> str:
 
     parts = [os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]
     return os.pathsep.join(dict.fromkeys(parts))
+
+
+class RecordBackedExecutor:
+    """What every engine-backed executor does the same way, since its per-job state (log,
+    progress file, exit, reported mark) lives in ``JobRecords`` under the agent's state dir."""
+
+    records: JobRecords
+
+    def progress(
+        self, engine_id: str, offset: int = 0, limit: int = LOG_CHUNK
+    ) -> tuple[bytes, int]:
+        return read_chunk(self.records.get(engine_id).progress_path, offset, limit)
+
+    def reattach(self) -> list[Attached]:
+        return [self.records.attached(r) for r in self.records.unreported()]
+
+    def forget(self, engine_id: str) -> None:
+        self.records.forget(engine_id)

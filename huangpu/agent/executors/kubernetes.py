@@ -24,14 +24,13 @@ from typing import Any
 from huangpu.agent.executors.base import (
     LOG_CHUNK,
     RUNNING,
-    Attached,
     ExecState,
     ExecStatus,
     ExecutorError,
     ExecutorUnavailable,
     SubmitFailed,
 )
-from huangpu.agent.executors.common import JobRecords, job_env, lease_chip
+from huangpu.agent.executors.common import JobRecords, RecordBackedExecutor, job_env, lease_chip
 from huangpu.core.catalog import load_catalog
 from huangpu.core.domain import Node
 from huangpu.core.protocol import Lease
@@ -172,7 +171,7 @@ def render(lease: Lease, nodes: list[Node] | None = None, **kwargs: Any) -> dict
     return (render_jobset if lease.spec.resources.nodes > 1 else render_job)(lease, nodes, **kwargs)
 
 
-class KubernetesExecutor:
+class KubernetesExecutor(RecordBackedExecutor):
     """Submit/watch through the official client (needs KUBECONFIG or in-cluster config)."""
 
     def __init__(
@@ -273,9 +272,3 @@ class KubernetesExecutor:
             return b"", offset
         data = text.encode()[offset : offset + limit]
         return data, offset + len(data)
-
-    def reattach(self) -> list[Attached]:
-        return [self.records.attached(r) for r in self.records.unreported()]
-
-    def forget(self, engine_id: str) -> None:
-        self.records.forget(engine_id)

@@ -28,14 +28,18 @@ import httpx
 from huangpu.agent.executors.base import (
     LOG_CHUNK,
     RUNNING,
-    Attached,
     ExecState,
     ExecStatus,
     ExecutorError,
     ExecutorUnavailable,
     SubmitFailed,
 )
-from huangpu.agent.executors.common import JobRecords, job_env, lease_chip, read_chunk
+from huangpu.agent.executors.common import (
+    JobRecords,
+    RecordBackedExecutor,
+    job_env,
+    lease_chip,
+)
 from huangpu.core.catalog import load_catalog
 from huangpu.core.domain import Device, Node
 from huangpu.core.errors import InvalidInput
@@ -86,7 +90,7 @@ def ray_resources(family: str | None, count: int) -> tuple[float | None, dict[st
     return None, {FAMILIES[family].torch_device: float(count)}
 
 
-class RayExecutor:
+class RayExecutor(RecordBackedExecutor):
     def __init__(
         self,
         state_dir: Path,
@@ -236,16 +240,8 @@ class RayExecutor:
         chunk = data[offset : offset + limit]
         return chunk, offset + len(chunk)
 
-    def progress(
-        self, engine_id: str, offset: int = 0, limit: int = LOG_CHUNK
-    ) -> tuple[bytes, int]:
-        return read_chunk(self.records.get(engine_id).progress_path, offset, limit)
-
-    def reattach(self) -> list[Attached]:
-        return [self.records.attached(r) for r in self.records.unreported()]
-
     def forget(self, engine_id: str) -> None:
-        self.records.forget(engine_id)
+        super().forget(engine_id)
         with self._lock:
             self._logs.pop(engine_id.partition(":")[2], None)
 

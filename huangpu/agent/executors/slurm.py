@@ -43,7 +43,6 @@ import httpx
 from huangpu.agent.executors.base import (
     LOG_CHUNK,
     RUNNING,
-    Attached,
     ExecState,
     ExecStatus,
     ExecutorError,
@@ -52,6 +51,7 @@ from huangpu.agent.executors.base import (
 )
 from huangpu.agent.executors.common import (
     JobRecords,
+    RecordBackedExecutor,
     job_env,
     lease_chip,
     minimal_path,
@@ -448,7 +448,7 @@ def render_script(
     return "\n".join(lines) + "\n"
 
 
-class SlurmExecutor:
+class SlurmExecutor(RecordBackedExecutor):
     """The Executor protocol on Slurm (see the module docstring)."""
 
     def __init__(
@@ -616,17 +616,6 @@ class SlurmExecutor:
 
     def logs(self, engine_id: str, offset: int = 0, limit: int = LOG_CHUNK) -> tuple[bytes, int]:
         return read_chunk(self.records.get(engine_id).log_path, offset, limit)
-
-    def progress(
-        self, engine_id: str, offset: int = 0, limit: int = LOG_CHUNK
-    ) -> tuple[bytes, int]:
-        return read_chunk(self.records.get(engine_id).progress_path, offset, limit)
-
-    def reattach(self) -> list[Attached]:
-        return [self.records.attached(r) for r in self.records.unreported()]
-
-    def forget(self, engine_id: str) -> None:
-        self.records.forget(engine_id)
 
     # -- helpers ----------------------------------------------------------------------------
 
