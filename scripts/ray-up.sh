@@ -1,7 +1,7 @@
 #!/bin/bash
 # scripts/ray-up.sh — a real Ray head with the Jobs API on loopback (ENGINES.md §2), in
 # $HUANGPU_RAY_DIR (default /tmp/huangpu-ray). Stop: kill -TERM "$(cat $HUANGPU_RAY_DIR/ray.pid)"
-# (`--block` keeps `ray start` as the parent of its session; never `ray stop`, which would end
+# (`--block` keeps `ray start` as the parent of its session; never the Ray CLI's stop command, which would end
 # every Ray on the machine). Ports: $HUANGPU_RAY_PORT_BASE (default 26380) +0 GCS, +1 dashboard
 # and Jobs API, +2..+8 other daemons, +100..+199 workers. Offers {"npu": 8} as a custom resource.
 set -euo pipefail

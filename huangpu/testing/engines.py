@@ -3,7 +3,7 @@
     SlurmCluster   munged, slurmctld, slurmd, slurmrestd in a temp dir; ``stop()`` runs
                    scripts/slurm-down.sh (by PID); ``kill_slurmd()`` / ``start_slurmd()``
     RayHead        ``ray start --head --block`` in its own session; stopped with SIGTERM to the
-                   PID ray-up.sh recorded (never ``ray stop``, which ends every Ray here)
+                   PID ray-up.sh recorded (never the Ray CLI's stop, which ends every Ray)
 
 Ports come from a base the caller picks (free ranges checked first), so a developer's own
 Slurm or Ray on the default ports is never touched.
