@@ -86,16 +86,20 @@ def run_ray(
         import ray
     except ImportError as e:  # pragma: no cover - depends on the optional extra
         raise RuntimeError("--ray needs ray: pip install 'huangpu[ray]'") from e
-    ray.init(address=address, ignore_reinit_error=True)
-    remote = ray.remote(run_one)
-    refs = [remote.remote(s) for s in specs]
-    index = {ref: i for i, ref in enumerate(refs)}
-    results: list[dict[str, Any] | None] = [None] * len(specs)
-    pending = list(refs)
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        i = index[ready[0]]
-        results[i] = ray.get(ready[0])
-        if done:
-            done(i, specs[i])
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        remote = ray.remote(run_one)
+        refs = [remote.remote(s) for s in specs]
+        index = {ref: i for i, ref in enumerate(refs)}
+        results: list[dict[str, Any] | None] = [None] * len(specs)
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            i = index[ready[0]]
+            results[i] = ray.get(ready[0])
+            if done:
+                done(i, specs[i])
+    finally:
+        # a library caller keeps its process; leave no driver attached to the cluster
+        ray.shutdown()
     return [r for r in results if r is not None]

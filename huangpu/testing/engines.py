@@ -162,7 +162,13 @@ class RayHead:
 
     @property
     def address(self) -> str:
+        """The Jobs API (dashboard) address, for ``JobSubmissionClient``."""
         return f"http://127.0.0.1:{self.port_base + 1}"
+
+    @property
+    def gcs_address(self) -> str:
+        """The cluster address a driver joins with ``ray.init(address=...)``."""
+        return f"127.0.0.1:{self.port_base}"
 
     def start(self) -> None:
         done = subprocess.run(
