@@ -73,8 +73,9 @@ def fgd(curves: Path, published: Path, out: Path) -> None:
         k: (list(range(131)), [sum(c) / len(c) for c in zip(*v, strict=True)])
         for k, v in sums.items()
     }
+    shown = [k for k in ("best-fit", "fgd", "fgd-balance") if k in ours] or list(ours)
     plots.allocation_vs_load(
-        {k: (v[0], v[1]) for k, v in ours.items()}, out / "fgd_allocation.png", pub
+        {f"huangpu {k}": (ours[k][0], ours[k][1]) for k in shown}, out / "fgd_allocation.png", pub
     )
 
 

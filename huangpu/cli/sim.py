@@ -153,50 +153,99 @@ def export(
 
 
 def alloc(
-    packer: Annotated[list[str], typer.Option("--packer", help="fgd, best-fit, gpu-best-fit")],
+    packer: Annotated[
+        list[str],
+        typer.Option(
+            "--packer", help="fgd, fgd-balance, fgd-pack, fgd-exact, best-fit, gpu-best-fit"
+        ),
+    ],
     out: OutOpt,
     workload: Annotated[str, typer.Option("--workload", help="openb pod list name")] = "default",
     percent: Annotated[float, typer.Option("--percent", help="inflate to this % of GPUs")] = 130,
     seeds: Annotated[int, typer.Option("--seeds", help="seeds 42, 43, …")] = 10,
+    nodes_list: Annotated[
+        str, typer.Option("--nodes", help="openb node list: all (1,523 nodes) or gpu (1,213)")
+    ] = "all",
     data: DataOpt = DEFAULT_DATA,
 ) -> None:
     """FGD's experiment on the Alibaba trace: GPU allocation rate vs arrived load."""
     from huangpu.sim import alibaba, alibaba_alloc, plots
 
+    unknown = [p for p in packer if p not in alibaba_alloc.PACKERS]
+    if unknown:
+        raise CliError(
+            f"unknown packer {unknown[0]!r}",
+            exit_code=EXIT_BAD_INPUT,
+            hint="one of " + ", ".join(alibaba_alloc.PACKERS),
+        )
     csv = data / "alibaba-gpu-v2023" / "csv"
     try:
-        nodes = list(alibaba.read_nodes(csv / "openb_node_list_all_node.csv"))
+        nodes = list(alibaba.read_nodes(csv / f"openb_node_list_{nodes_list}_node.csv"))
         pods = list(alibaba.read_pods(csv / f"openb_pod_list_{workload}.csv"))
     except (OSError, ValueError) as e:
-        raise CliError(str(e), exit_code=EXIT_BAD_INPUT, hint="check --data and --workload") from e
+        raise CliError(
+            str(e), exit_code=EXIT_BAD_INPUT, hint="check --data, --nodes and --workload"
+        ) from e
     out.mkdir(parents=True, exist_ok=True)
     curves: dict[str, tuple[list[float], list[float]]] = {}
     rows: list[dict[str, Any]] = []
     with _progress() as bar:
-        task = bar.add_task("alloc", total=len(packer) * seeds, info="")
         for name in packer:
             runs = []
             for seed in range(42, 42 + seeds):
-                runs.append(alibaba_alloc.run(nodes, pods, name, percent, seed))
-                bar.update(task, advance=1, info=f"{name} seed {seed}")
+                task = bar.add_task(f"{name} seed {seed}", total=None, info="")
+
+                def tick(done: int, total: int, task: Any = task) -> None:
+                    bar.update(task, total=total, completed=done, info=f"{done:,} pods")
+
+                r = alibaba_alloc.run(nodes, pods, name, percent, seed, tick)
+                bar.update(
+                    task,
+                    total=r.pods,
+                    completed=r.pods,
+                    info=f"{r.pods:,} pods in {r.seconds:.1f} s = {r.pods_per_second:,.0f} "
+                    f"pods/s; {r.percent_allocated[-1]:.2f}% allocated",
+                )
+                runs.append(r)
             n = min(len(r.percent_allocated) for r in runs)
             mean = [sum(r.percent_allocated[i] for r in runs) / len(runs) for i in range(n)]
             curves[name] = (runs[0].percent_requested[:n], mean)
             rows.append(
                 {
                     "packer": name,
+                    "workload": workload,
+                    "nodes": len(nodes),
                     "seeds": seeds,
                     "at_100": mean[min(100, n - 1)],
                     f"at_{percent:g}": mean[-1],
                     "unallocated_gpus": sum(r.unallocated_gpus for r in runs) / len(runs),
                     "fragmented_gpus": sum(r.fragmented_gpus for r in runs) / len(runs),
+                    "seconds_per_run": sum(r.seconds for r in runs) / len(runs),
+                    "pods_per_second": sum(r.pods for r in runs) / sum(r.seconds for r in runs),
+                    "per_seed": [
+                        {
+                            "seed": r.seed,
+                            "at_100": r.percent_allocated[min(100, n - 1)],
+                            f"at_{percent:g}": r.percent_allocated[-1],
+                            "unallocated_gpus": r.unallocated_gpus,
+                            "pods": r.pods,
+                            "failed": r.failed,
+                            "seconds": round(r.seconds, 2),
+                        }
+                        for r in runs
+                    ],
                 }
             )
     plots.allocation_vs_load(curves, out / "allocation.png")
     (out / "alloc.json").write_text(json.dumps(rows, indent=2) + "\n")
     (out / "alloc_curves.json").write_text(json.dumps(curves) + "\n")
     for row in rows:
-        console.print(row)
+        console.print(
+            f"{row['packer']:>12}: {row['at_100']:.2f}% at 100%, {row[f'at_{percent:g}']:.2f}% at "
+            f"{percent:g}%, {row['unallocated_gpus']:.0f} GPUs unallocated "
+            f"({row['seeds']} seeds, {row['seconds_per_run']:.1f} s and "
+            f"{row['pods_per_second']:,.0f} pods/s per run)"
+        )
 
 
 def voucher(

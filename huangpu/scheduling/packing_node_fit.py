@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from huangpu.scheduling.packing import FULL, FgdPacker
+from huangpu.scheduling.packing import FULL, FgdPacker, Placement
 
 # The simulator's normalisation constants: the largest node's CPU (milli) and GPU (milli).
 MAX_SPEC_CPU = 128_000
@@ -19,19 +19,27 @@ MAX_SPEC_GPU = 8 * FULL
 
 
 class NodeBestFit(FgdPacker):
-    def place(self, cpu_milli: int, gpu_milli: int) -> tuple[int, tuple[int, ...]] | None:
+    def place(
+        self, cpu_milli: int, gpu_milli: int, memory_mib: int = 0, gpu_spec: tuple[str, ...] = ()
+    ) -> Placement | None:
         c = self.cluster
-        options = c.candidates(cpu_milli, gpu_milli)
-        if not options:
-            return None
-        nodes = np.array([n for n, _ in options], dtype=np.int64)
-        gpu_left = c.gpu[nodes].clip(min=0).sum(axis=1) - gpu_milli
-        cpu_left = c.cpu[nodes] - cpu_milli
-        score = 0.5 * cpu_left / MAX_SPEC_CPU + 0.5 * gpu_left / MAX_SPEC_GPU
+        ok = (c.cpu >= cpu_milli) & (c.mem >= memory_mib)
+        free = c.gpu.clip(min=0)
+        own = np.zeros(len(ok))
+        if gpu_milli:
+            ok &= c.access(gpu_spec)
         if 0 < gpu_milli < FULL:
-            # Same node score for every GPU of a node: break it by the GPU's own free milli.
-            own = np.array([c.gpu[n, gs[0]] for n, gs in options], dtype=np.float64)
-            score = score + own / (FULL * MAX_SPEC_GPU)
-        node, gpus = options[int(np.argmin(score))]
-        c.take(node, gpus, cpu_milli, gpu_milli)
-        return node, gpus
+            fit = np.where(c.gpu >= gpu_milli, c.gpu, FULL + 1)
+            own = fit.min(axis=1).astype(np.float64)  # the tightest GPU that fits
+            ok &= own <= FULL
+        elif gpu_milli:
+            ok &= (c.gpu == FULL).sum(axis=1) >= gpu_milli // FULL
+        if not ok.any():
+            return None
+        gpu_left = free.sum(axis=1) - gpu_milli
+        score = 0.5 * (c.cpu - cpu_milli) / MAX_SPEC_CPU + 0.5 * gpu_left / MAX_SPEC_GPU
+        # Same node score for every GPU of a node: break it by the GPU's own free milli.
+        score = score + own / (FULL * MAX_SPEC_GPU)
+        node = int(np.argmin(np.where(ok, score, np.inf)))
+        slot = int(np.argmin(np.where(c.gpu[node] >= gpu_milli, c.gpu[node], FULL + 1)))
+        return self._take(node, slot, cpu_milli, gpu_milli, memory_mib)

@@ -4,9 +4,13 @@ Fragmentation", USENIX ATC '23; github.com/alibaba/clusterdata, cite the paper).
 - ``read_nodes``: ``sn,cpu_milli,memory_mib,gpu,model`` (1,523 nodes, 6,212 GPUs);
 - ``read_pods``: ``name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,
   creation_time,deletion_time,scheduled_time`` (8,152 pods in the default list);
-- ``inflate``: FGD's workload inflation: pods are drawn at random (with replacement, seeded)
-  and submitted one after another until the GPU requested reaches ``percent`` of the
-  cluster's GPU capacity; nothing departs, and the metric is GPUs allocated vs requested.
+- ``inflate``: seeded draws (with replacement) until the GPU requested reaches ``percent``
+  of the cluster's GPU capacity;
+- ``inflate_fgd``: FGD's own workload tuning (its artifact's ``-tune`` with
+  ``--shuffle-pod``): every pod of the trace once, plus seeded copies of random trace pods
+  while the total GPU request stays within ``percent`` of capacity (or random pods removed
+  when the trace asks for more), the whole list shuffled. Nothing departs; the metric is GPUs
+  allocated vs requested.
 
 Files are read at run time from the data folder; nothing is copied into the package.
 """
@@ -110,3 +114,22 @@ def inflate(pods: list[Pod], capacity_gpus: int, percent: float, seed: int) -> I
         pod = pods[int(rng.integers(len(pods)))]
         requested += pod.gpu_request_milli
         yield pod
+
+
+def inflate_fgd(pods: list[Pod], capacity_gpus: int, percent: float, seed: int) -> list[Pod]:
+    """FGD's tuning: the trace once plus seeded copies up to ``percent`` of GPU capacity,
+    shuffled (seeded). Deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    target = capacity_gpus * 1000 * percent / 100
+    out = list(pods)
+    requested = sum(p.gpu_request_milli for p in out)
+    while requested > target and out:
+        requested -= out.pop(int(rng.integers(len(out)))).gpu_request_milli
+    while pods:
+        pod = pods[int(rng.integers(len(pods)))]
+        if requested + pod.gpu_request_milli > target:
+            break
+        requested += pod.gpu_request_milli
+        out.append(pod)
+    order = rng.permutation(len(out))
+    return [out[i] for i in order]

@@ -60,18 +60,23 @@ def allocation_vs_load(
     curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     path: Path,
     published: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    zoom_from: float = 85.0,
 ) -> Path:
-    """Allocation rate (%) against arrived load (% of capacity requested), one line per policy."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, (x, y) in curves.items():
-        ax.plot(x, y, label=name)
-    for name, (x, y) in (published or {}).items():
-        ax.plot(x, y, ls="--", label=f"{name} (published)")
-    ax.plot([0, 100], [0, 100], color="grey", lw=0.5)
-    ax.set_xlabel("arrived GPU requests (% of capacity)")
-    ax.set_ylabel("GPUs allocated (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    """Allocation rate (%) against arrived load (% of capacity requested), one line per policy;
+    the right panel zooms on loads from ``zoom_from`` %, where the policies part."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax in axes:
+        for name, (x, y) in curves.items():
+            ax.plot(x, y, label=name)
+        for name, (x, y) in (published or {}).items():
+            ax.plot(x, y, ls="--", label=f"{name} (published)")
+        ax.plot([0, 100], [0, 100], color="grey", lw=0.5)
+        ax.set_xlabel("arrived GPU requests (% of capacity)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("GPUs allocated (%)")
+    axes[1].set_xlim(zoom_from, None)
+    axes[1].set_ylim(zoom_from, 100)
+    axes[1].legend(fontsize=8)
     return _save(fig, path)
 
 

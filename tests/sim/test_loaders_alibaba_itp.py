@@ -41,12 +41,21 @@ def test_inflation_stops_at_the_requested_share() -> None:
 def test_allocation_rate_by_hand() -> None:
     # One node with 2 GPUs and room for 3 CPUs; 0.5-GPU pods, 1 CPU each. Requests reach
     # 150% (6 pods × 0.5 GPU of 2 GPUs): CPU caps it at 3 pods, 1.5 GPUs, 75% allocated.
-    nodes = [alibaba.Node("n", 3000, 1, 2, "T4")]
+    nodes = [alibaba.Node("n", 3000, 64, 2, "T4")]
     pods = [alibaba.Pod("p", 1000, 1, 1, 500, (), 0, 1)]
     run = alibaba_alloc.run(nodes, pods, "best-fit", percent=150, seed=0)
     assert run.pods == 6 and run.failed == 3
     assert run.percent_allocated[-1] == pytest.approx(75.0)
     assert run.unallocated_gpus == pytest.approx(0.5)
+
+
+def test_memory_caps_allocation_by_hand() -> None:
+    # Same, but memory (2 MiB, 1 MiB per pod) runs out first: 2 pods, 1 GPU, 50% allocated.
+    nodes = [alibaba.Node("n", 3000, 2, 2, "T4")]
+    pods = [alibaba.Pod("p", 1000, 1, 1, 500, (), 0, 1)]
+    run = alibaba_alloc.run(nodes, pods, "fgd-balance", percent=150, seed=0)
+    assert run.pods == 6 and run.failed == 4
+    assert run.percent_allocated[-1] == pytest.approx(50.0)
 
 
 def test_itp_real_files_both_forms(data_dir: Path) -> None:
