@@ -13,7 +13,10 @@ Learning Workloads", OSDI '20; code: github.com/stanford-futuredata/gavel, MIT l
   A job's work is its duration × its rate on the reference chip (V100), as Gavel sets
   ``num_steps``. Every job is its own tenant, as every job is its own entity in Gavel's
   fairness policies.
-- ``static_jobs``: the same jobs all arriving at time zero (Gavel's makespan experiments).
+- ``static_trace``: Gavel's makespan experiment. ``gavel_draws`` ports the sequence of
+  ``random.Random`` calls of Gavel's simulator, so seed s gives the very jobs Gavel's seed s
+  gave (scale factor, duration, model), all at time zero, on 1-GPU servers as in Gavel's
+  static sweep.
 - ``read_trace``: Gavel's ``.trace`` files (tab-separated; 10 fields in ``physical_cluster``,
   7 in the older ``msr`` traces).
 
@@ -25,8 +28,10 @@ from __future__ import annotations
 
 import ast
 import csv
+import itertools
 import json
 import math
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,19 +200,126 @@ def continuous_trace(
     )
 
 
+# The order of Gavel's ``JobTable`` (``scheduler/job_table.py``): ``rng.choice(JobTable)``
+# draws an index into it, so this order is part of what a Gavel seed means. A throughput file
+# without these models falls back to its own order of single-worker entries.
+GAVEL_JOB_TABLE: tuple[str, ...] = (
+    *(f"ResNet-18 (batch size {b})" for b in (16, 32, 64, 128, 256)),
+    *(f"ResNet-50 (batch size {b})" for b in (16, 32, 64, 128)),
+    *(f"Transformer (batch size {b})" for b in (16, 32, 64, 128, 256)),
+    *(f"LM (batch size {b})" for b in (5, 10, 20, 40, 80)),
+    *(f"Recommendation (batch size {b})" for b in (512, 1024, 2048, 4096, 8192)),
+    "A3C",
+    "CycleGAN",
+)
+
+
+def gavel_table(matrix: ThroughputMatrix) -> tuple[str, ...]:
+    """The job table in Gavel's order when the matrix has exactly Gavel's models."""
+    table = job_table(matrix)
+    return GAVEL_JOB_TABLE if set(table) == set(GAVEL_JOB_TABLE) else table
+
+
+def gavel_draws(
+    matrix: ThroughputMatrix, seed: int, n_jobs: int, multi_gpu: bool = True,
+    jobs_per_hour: float = 0.0,
+) -> Iterator[tuple[float, str, int, float]]:  # fmt: skip
+    """(arrival s, model, scale factor, duration s) per job, drawn exactly as Gavel's
+    simulator draws them, so a seed here is Gavel's seed.
+
+    Gavel (``scheduler/scheduler.py``: ``_initialize_seeds``, ``_generate_job``, ``simulate``;
+    ``scheduler/utils.py``: ``generate_job``, ``_generate_scale_factor``,
+    ``_generate_duration``) keeps one ``random.Random(seed + 2)`` for jobs and one
+    ``random.Random(seed + 3)`` for inter-arrival times. Per job, from the job stream: a
+    uniform draw for the scale factor (always drawn, then forced to 1 unless multi-GPU jobs
+    are asked for), a draw choosing the duration branch and a uniform exponent (10^U(1.5, 3)
+    or, one time in five, 10^U(3, 4) minutes), then models drawn uniformly from the job
+    table until one can run at that scale factor. A static trace (``lam = 0``, the makespan
+    sweep ``scripts/sweeps/run_sweep_static.py``) puts every job at t = 0 and never touches
+    the arrival stream; a continuous one adds ``-ln(1 - U) · 3600 / rate`` after each job.
+    Python's ``random.Random`` sequence is stable across versions, so the jobs are Gavel's.
+    """
+    jobs = random.Random(seed + 2)
+    gaps = random.Random(seed + 3)
+    table = gavel_table(matrix)
+    ref = matrix.chips.index(REFERENCE_CHIP)
+    t = 0.0
+    for _ in range(n_jobs) if n_jobs else itertools.count():
+        u = jobs.uniform(0, 1)
+        scale = 2 if 0.7 <= u <= 0.8 else 4 if 0.8 <= u <= 0.95 else 8 if u >= 0.95 else 1
+        if not multi_gpu:
+            scale = 1
+        if jobs.random() >= 0.8:
+            duration = 60 * 10 ** jobs.uniform(3, 4)
+        else:
+            duration = 60 * 10 ** jobs.uniform(1.5, 3)
+        while True:
+            model = jobs.choice(table)
+            cls = class_name(model, scale)
+            if scale == 1 or (
+                cls in matrix.classes and matrix.rates[matrix.classes.index(cls), ref] > 0
+            ):
+                break
+        yield t, model, scale, duration
+        if jobs_per_hour > 0:
+            t += -math.log(1.0 - gaps.random()) * 3600.0 / jobs_per_hour
+
+
+def gavel_jobs(
+    matrix: ThroughputMatrix, seed: int, n_jobs: int, gpus_per_server: int = 1,
+    multi_gpu: bool = True, jobs_per_hour: float = 0.0,
+) -> Iterator[SimJob]:  # fmt: skip
+    """``gavel_draws`` as jobs: work = duration × the whole job's V100 rate (Gavel's
+    ``num_steps``); a job wider than a server is a gang of whole servers."""
+    ref = matrix.chips.index(REFERENCE_CHIP)
+    draws = gavel_draws(matrix, seed, n_jobs, multi_gpu, jobs_per_hour)
+    for i, (t, model, scale, duration) in enumerate(draws):
+        cls = class_name(model, scale)
+        rate = float(matrix.rates[matrix.classes.index(cls), ref]) * scale
+        nodes = max(1, scale // gpus_per_server)
+        yield SimJob(
+            key=f"job-{i:06d}",
+            org=f"job-{i:06d}",
+            submit=t,
+            work_class=cls,
+            work=duration * rate,
+            accel=scale // nodes,
+            nodes=nodes,
+            chips=runs_on(matrix, cls),
+        )
+
+
 def static_trace(
-    data_dir: Path, n_jobs: int, seed: int = 0, cluster: str = "v100=36,p100=36,k80=36"
-) -> Trace:
-    """Gavel's makespan experiment: ``n_jobs`` multi-GPU jobs, all at time zero."""
+    data_dir: Path, n_jobs: int, seed: int = 0, cluster: str = "v100=36,p100=36,k80=36",
+    gpus_per_server: int = 1, generator: str = "gavel",
+) -> Trace:  # fmt: skip
+    """Gavel's makespan experiment: ``n_jobs`` multi-GPU jobs, all at time zero.
+
+    ``generator="gavel"`` (default) draws Gavel's very jobs for the seed (``gavel_draws``);
+    ``"numpy"`` keeps the earlier draw from our own streams. ``gpus_per_server`` defaults to
+    1, the default of Gavel's static sweep (``--num_gpus_per_server 1:1:1``); its simulator
+    gives a multi-GPU job its consolidated rate wherever its workers are.
+    """
     matrix = load_matrix(data_dir / "simulation_throughputs.json")
-    world = parse_cluster_spec(cluster)
-    jobs = _jobs(matrix, seed, 0.0, True, None, n_jobs, 4)
+    world = parse_cluster_spec(cluster, gpus_per_server)
+    if generator == "gavel":
+        jobs = gavel_jobs(matrix, seed, n_jobs, gpus_per_server)
+    elif generator == "numpy":
+        jobs = _jobs(matrix, seed, 0.0, True, None, n_jobs, gpus_per_server)
+    else:
+        raise ValueError(f"unknown generator {generator!r}: use gavel or numpy")
     return Trace(
         f"gavel-static(n={n_jobs}, seed={seed})",
         world,
         matrix,
         jobs,
-        meta={"cluster": cluster, "seed": str(seed), "jobs": str(n_jobs)},
+        meta={
+            "cluster": cluster,
+            "seed": str(seed),
+            "jobs": str(n_jobs),
+            "generator": generator,
+            "gpus_per_server": str(gpus_per_server),
+        },
     )
 
 

@@ -2,7 +2,8 @@
 build runs the same way.
 
     gavel-continuous[:rate=5.6,seed=0,window=4000-5000,cluster=v100=36;p100=36;k80=36]
-    gavel-static[:jobs=700,seed=0]
+    gavel-static[:jobs=700,seed=0,gpus_per_server=1,generator=gavel]
+                          Gavel's own jobs for the seed (generator=numpy: our old draw)
     gavel-trace:FILE
     itp:FILE[@gpus=128]   Microsoft ITP, raw or ElasticFlow form (see itp.py)
     jsonl:FILE            huangpu-native trace (see native.py)
@@ -71,7 +72,12 @@ def build(spec: TraceSpec, data: Path = DEFAULT_DATA) -> tuple[Trace, float]:
         return trace, float(p.get("round", GAVEL_ROUND_S))
     if spec.kind == "gavel-static":
         trace = gavel.static_trace(
-            gavel_dir, int(p.get("jobs", "700")), int(p.get("seed", "0")), cluster
+            gavel_dir,
+            int(p.get("jobs", "700")),
+            int(p.get("seed", "0")),
+            cluster,
+            gpus_per_server=int(p.get("gpus_per_server", "1")),
+            generator=p.get("generator", "gavel"),
         )
         return trace, float(p.get("round", GAVEL_ROUND_S))
     if spec.kind == "gavel-trace":

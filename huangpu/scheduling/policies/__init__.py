@@ -81,4 +81,5 @@ from huangpu.scheduling.policies import (  # noqa: E402, F401
     las_hetero,
     lpt_hetero,
     max_min,
+    min_makespan,
 )
