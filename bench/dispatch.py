@@ -52,8 +52,10 @@ def started_in_window(
 ) -> list[float]:
     """Submit-to-start latencies of our jobs whose Slurm StartTime falls within the window."""
     latencies = []
-    for name, start, _state, _ in squeue(cluster):
-        if name not in submitted or start in ("N/A", "Unknown", ""):
+    for name, start, state, _ in squeue(cluster):
+        # a PENDING job's StartTime is Slurm's estimate, not a start: a job queued in Slurm
+        # (huangpu's engine backlog, or plain sbatch's queue) has not started
+        if name not in submitted or start in ("N/A", "Unknown", "") or state == "PENDING":
             continue
         started = datetime.strptime(start, "%Y-%m-%dT%H:%M:%S").timestamp()
         if started <= t0 + window:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     submit_burst: int = Field(default=10000, ge=1)
     login_rate_per_second: float = Field(default=2.0, gt=0)
     login_burst: int = Field(default=30, ge=1)
+    # Server processes sharing the port (PostgreSQL only; SQLite has one writer anyway). Each
+    # has its own caches, rate-limit buckets and /metrics counters (docs/benchmarks.md, Load).
+    server_workers: int = Field(default=1, ge=1, le=64)
     # "text" for people, "json" (one object a line, with the request id) for log shippers.
     log_format: Literal["text", "json"] = "text"
     # The scheduler process's Prometheus metrics on 127.0.0.1:<port>; None: not served.

@@ -6,19 +6,24 @@
                (scripts/slurm-up.sh, ray-up.sh), once per session, stopped by PID; like
                pg_url, skipped locally when not installed but a failure under $CI.
     platform   server + scheduler processes with short leases, two orgs with tenant tokens,
-               and pools (8×A100, 16×910B, two of 8×MLU370) with one agent process each.
+               and pools (8×A100, 16×910B, two of 8×MLU370) with one agent process each;
+               parametrised over the engines like database_url (the server's SQLite file,
+               or a new database in the session's PostgreSQL), one platform at a time.
     database_url   a fresh, empty database per test: a SQLite file, and (parametrised) a new
                database in the session's PostgreSQL, dropped afterwards.
 
 ``--db=sqlite|postgres|both`` (default both) picks the engines: every test parametrised over
-the two (any fixture param named "sqlite" or "postgres") keeps only the chosen ones.
+the two (any fixture param named "sqlite" or "postgres", ``platform`` and ``database_url``
+included) keeps only the chosen ones.
 
 When a test using ``platform`` fails, the tails of the process logs are added to its report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -64,7 +69,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        values = set(callspec.params.values()) if callspec is not None else set()
+        values = callspec.params.values() if callspec is not None else ()
+        # Params may be unhashable (dict bodies): test each one, do not build a set of them.
         engines = {v for v in values if isinstance(v, str) and v in ENGINES}
         (drop if engines and choice not in engines else keep).append(item)
     if drop:
@@ -96,18 +102,32 @@ def pg_url() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def platform() -> Iterator[Platform]:
-    plat = Platform()
-    plat.start()
-    try:
-        for org in ORGS:
-            plat.add_org(org)
-        for name, (supplier, chip, per_node) in POOLS.items():
-            plat.add_pool(name, supplier, chip, per_node)
-        yield plat
-    finally:
-        plat.stop()
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
+    """One platform per engine that ``--db`` keeps. pytest groups the tests by this param, so
+    at most one platform runs at a time: all tests on SQLite, then all again on PostgreSQL."""
+    with contextlib.ExitStack() as stack:
+        database_url = None  # the server's own SQLite file
+        if request.param == "postgres":
+            # A database of its own, so tests using pg_url's database are not disturbed;
+            # dropped after the platform stops.
+            database_url = stack.enter_context(
+                contextlib.contextmanager(fresh_database)(
+                    "postgres", Path(tempfile.gettempdir()), request.getfixturevalue("pg_url")
+                )
+            )
+        plat = Platform(database_url=database_url)
+        plat.start()
+        try:
+            for org in ORGS:
+                plat.add_org(org)
+            for name, (supplier, chip, per_node) in POOLS.items():
+                plat.add_pool(name, supplier, chip, per_node)
+            yield plat
+        finally:
+            plat.stop()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -30,6 +30,7 @@ from pydantic import TypeAdapter
 
 from huangpu.core.errors import HuangpuError, Unauthorized
 from huangpu.core.protocol import (
+    FEATURE_BACKLOG,
     FEATURE_PREEMPT,
     MAX_EVENTS_PER_REPORT,
     ExitedEvent,
@@ -306,7 +307,7 @@ class AgentClient:
             agent_id=self._agent_id(),
             running=list(running),
             wait_seconds=wait_seconds,
-            features=[FEATURE_PREEMPT],
+            features=[FEATURE_PREEMPT, FEATURE_BACKLOG],
         )
         data = self._post(
             "/v1/agent/poll",

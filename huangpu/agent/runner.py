@@ -100,6 +100,10 @@ class _Tracked:
     stopped: bool = False  # the server says it is not ours: report nothing more
     exit_enqueued: bool = False
     preempt_reason: str = ""  # set when the server asked to stop it for another job
+    # A backlog lease still in the engine's queue: no Started yet, no usage; ``wants`` is the
+    # device count it runs on once the engine starts it.
+    waiting: bool = False
+    wants: int = 0
 
 
 def _key(ref: JobRef) -> RefKey:
@@ -279,6 +283,8 @@ class Agent:
             return [self._exited(ref, Outcome.FAILED, None, reason, self.clock.now())]
         now = self.clock.now()
         job = _Tracked(ref, engine_id, len(lease.devices), now)
+        if lease.queued:
+            job.waiting, job.wants = True, lease.device_count
         with self._jobs_lock:
             self.jobs[_key(ref)] = job
         log.info(
@@ -286,9 +292,10 @@ class Agent:
             *_key(ref),
             lease.spec.name,
             engine_id,
-            ",".join(f"{d.node}/{d.index}" for d in lease.devices) or "no devices",
+            ",".join(f"{d.node}/{d.index}" for d in lease.devices)
+            or (f"the engine's queue ({job.wants} device(s))" if job.waiting else "no devices"),
         )
-        return [self._started(job, now)]
+        return [] if job.waiting else [self._started(job, now)]
 
     def _cancel(self, ref: JobRef) -> None:
         job = self.jobs.get(_key(ref))
@@ -363,12 +370,21 @@ class Agent:
             log.warning("job %s attempt %d lost: %s", *_key(job.ref), status.detail)
             self._drop(job)
             return []
+        events: list[ReportEvent] = []
+        if job.waiting:
+            if status.queued:
+                return []  # still in the engine's queue: nothing runs, nothing to meter
+            # The engine started it: Started now (the server gives it devices then), and
+            # usage from here on.
+            now = self.clock.now()
+            job.waiting, job.devices, job.usage_end = False, job.wants, now
+            events.append(self._started(job, now))
         if status.state is ExecState.EXITED:
             code = status.exit_code
             outcome = Outcome.SUCCEEDED if code == 0 else Outcome.FAILED
             at = status.finished_at or self.clock.now()
-            return self._finish(job, outcome, code, status.reason, at)
-        events = self._logs(job, final=False)
+            return events + self._finish(job, outcome, code, status.reason, at)
+        events += self._logs(job, final=False)
         events += self._progress(job)
         now = self.clock.now()
         if now - job.usage_end >= self.usage_interval:
@@ -447,7 +463,7 @@ class Agent:
 
     def _usage(self, job: _Tracked, now: float) -> list[ReportEvent]:
         start, job.usage_end = job.usage_end, now
-        if now <= start:
+        if now <= start or job.waiting:
             return []
         seconds = job.devices * (now - start)
         return [

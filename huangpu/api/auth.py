@@ -5,11 +5,13 @@ token through this server drops it from the cache at once; another server replic
 within ``TOKEN_CACHE_SECONDS`` (docs/deploy.md: the replica window). An expiring token is
 checked against the injected clock on every request, cache hit or not, so it never outlives
 its ``expires_at``. Secrets are looked up by their SHA-256 (registry.find_token), never
-compared byte by byte.
+compared byte by byte. When an entry expires under load, the requests that miss it together
+share one lookup (``lookup_shared``) instead of each queueing its own in the thread pool.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -49,6 +51,9 @@ class TokenCache:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[Principal | None, float]] = {}
+        # Lookups in flight, per event loop: those who miss meanwhile wait for the same one.
+        self._inflight: dict[tuple[int, str], asyncio.Future[Principal | None]] = {}
+        self._generation = 0  # moved by forget(): lookups begun before it are not cached
 
     def cached(self, secret: str) -> tuple[bool, Principal | None]:
         with self._lock:
@@ -62,6 +67,7 @@ class TokenCache:
         return True, principal
 
     def lookup(self, secret: str) -> Principal | None:
+        generation = self._generation
         with self.db.read() as session:
             row = registry.find_token(session, secret, self.clock.now())
             principal = (
@@ -72,11 +78,28 @@ class TokenCache:
         with self._lock:
             if len(self._entries) > 100_000:  # bound memory under a flood of bad tokens
                 self._entries.clear()
-            self._entries[secret] = (principal, time.monotonic() + self.ttl)
+            if generation == self._generation:  # no revocation while it read: cache it
+                self._entries[secret] = (principal, time.monotonic() + self.ttl)
         return principal
+
+    async def lookup_shared(self, secret: str) -> Principal | None:
+        """``lookup`` in the thread pool, at most one at a time per secret and event loop."""
+        key = (id(asyncio.get_running_loop()), secret)
+        future = self._inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(run_in_threadpool(self.lookup, secret))
+            self._inflight[key] = future
+            future.add_done_callback(
+                lambda done: self._inflight.pop(key) if self._inflight.get(key) is done else None
+            )
+        # Shielded: one waiter giving up (a client gone) must not cancel the others' lookup.
+        return await asyncio.shield(future)
 
     def forget(self, token_id: str) -> None:
         with self._lock:
+            self._generation += 1
+            # Requests from now on start a fresh lookup rather than join one begun before.
+            self._inflight.clear()
             for secret, (principal, _) in list(self._entries.items()):
                 if principal is not None and principal.token_id == token_id:
                     del self._entries[secret]
@@ -98,7 +121,7 @@ async def authenticate(request: Request) -> Principal:
     tokens: TokenCache = request.app.state.platform.tokens
     hit, principal = tokens.cached(secret)
     if not hit:
-        principal = await run_in_threadpool(tokens.lookup, secret)
+        principal = await tokens.lookup_shared(secret)
     if principal is None:
         raise Unauthorized(
             "unknown, expired or revoked token; ask an operator for a new one", "authorization"

@@ -131,15 +131,18 @@ class BodyGuardMiddleware:
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        too_big = error_response(
-            413,
-            "too_large",
-            f"request body is larger than {self.max_body_bytes} bytes",
-            "body",
-        )
+
+        def too_big() -> ASGIApp:  # built only when needed: this runs for every POST
+            return error_response(
+                413,
+                "too_large",
+                f"request body is larger than {self.max_body_bytes} bytes",
+                "body",
+            )
+
         declared = _header(scope, b"content-length")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await too_big(scope, receive, send)
+            await too_big()(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -150,7 +153,7 @@ class BodyGuardMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await too_big(scope, receive, send)
+                await too_big()(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

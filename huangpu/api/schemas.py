@@ -29,6 +29,9 @@ class PoolCreate(_Body):
     supplier: Annotated[str, Field(min_length=1, max_length=64)]
     region: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     executor: ExecutorKind = ExecutorKind.LOCAL
+    # Jobs a Slurm or Ray pool may queue beyond its free devices; None: its device count.
+    # Other executors take none (control/backlog.py).
+    engine_backlog: Annotated[int, Field(ge=0, le=100_000)] | None = None
 
 
 class TokenCreate(_Body):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import socket
 
 import uvicorn
 
 from huangpu.api.app import build_platform, create_app
+from huangpu.core.clock import SystemClock
 from huangpu.settings import Settings
 from huangpu.store import registry
 from huangpu.store.db import Database, connect
@@ -32,19 +36,72 @@ def bootstrap_operator_token(db: Database, settings: Settings, now: float) -> st
 
 def serve(settings: Settings) -> None:
     db = connect(settings.db_url)
-    platform = build_platform(settings, db)
-    if bootstrap_operator_token(db, settings, platform.clock.now()):
+    if bootstrap_operator_token(db, settings, SystemClock().now()):
         log.warning("created an operator token in %s", settings.token_file)
-    app = create_app(platform)
+    workers = settings.server_workers
+    if workers > 1 and db.is_sqlite:
+        log.warning("server_workers=%d ignored: SQLite has one writer; serving with 1", workers)
+        workers = 1
     print(
-        f"huangpu server on {settings.url} (database {settings.db_url}); docs at /docs", flush=True
+        f"huangpu server on {settings.url} (database {settings.db_url}, {workers} "
+        f"process{'es' if workers > 1 else ''}); docs at /docs",
+        flush=True,
     )
-    uvicorn.run(
-        app,
+    if workers == 1:
+        _serve_one(settings, db, None)
+        return
+    db.dispose()  # no connection may be shared across fork()
+    sock = socket.create_server((settings.host, settings.port), backlog=2048)
+    sock.set_inheritable(True)
+    _supervise([_fork(settings, sock) for _ in range(workers)])
+
+
+def _serve_one(settings: Settings, db: Database, sock: socket.socket | None) -> None:
+    config = uvicorn.Config(
+        create_app(build_platform(settings, db)),
         host=settings.host,
         port=settings.port,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=2,
     )
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
     db.dispose()
+
+
+def _fork(settings: Settings, sock: socket.socket) -> int:
+    """A worker process: its own engine, platform and event loop on the shared socket. Forked
+    before any thread or connection exists in the parent (build_platform starts threads)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            _serve_one(settings, connect(settings.db_url, migrate=False), sock)
+            code = 0
+        except BaseException:
+            log.exception("server worker failed")
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _supervise(children: list[int]) -> None:
+    """Pass SIGTERM/SIGINT on to the workers; return when all have exited. When one dies on
+    its own, stop the others too, so a supervisor sees the failure."""
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    alive = set(children)
+    while alive:
+        try:
+            pid, _ = os.wait()
+        except ChildProcessError:
+            break
+        if pid in alive:
+            alive.discard(pid)
+            forward(signal.SIGTERM, None)

@@ -154,8 +154,22 @@ class ApiClient:
     def list_pools(self) -> Any:
         return self.get("/v1/pools")
 
-    def create_pool(self, name: str, supplier: str, region: str, executor: str) -> Any:
-        body = {"name": name, "supplier": supplier, "region": region, "executor": executor}
+    def create_pool(
+        self,
+        name: str,
+        supplier: str,
+        region: str,
+        executor: str,
+        engine_backlog: int | None = None,
+    ) -> Any:
+        body: dict[str, Any] = {
+            "name": name,
+            "supplier": supplier,
+            "region": region,
+            "executor": executor,
+        }
+        if engine_backlog is not None:
+            body["engine_backlog"] = engine_backlog
         return self.post("/v1/pools", body)
 
     def list_orgs(self) -> Any:

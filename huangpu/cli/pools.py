@@ -72,11 +72,19 @@ def create_pool(
     executor: Annotated[ExecutorKind, typer.Option(help="how the agent runs jobs")] = (
         ExecutorKind.LOCAL
     ),
+    engine_backlog: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="jobs a Slurm or Ray pool may queue beyond its free devices "
+            "(default: its device count; 0 turns the backlog off)",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a pool (operator)."""
     with client(ctx) as api:
-        pool = api.create_pool(name, supplier, region, executor.value)
+        pool = api.create_pool(name, supplier, region, executor.value, engine_backlog)
     if json_out:
         print_json(pool)
     else:

@@ -9,15 +9,19 @@ repeated report changes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from huangpu.control import backlog
+from huangpu.control.heartbeats import HeartbeatQueue, agents_with_work
 from huangpu.core.catalog import load_catalog
 from huangpu.core.clock import Clock
 from huangpu.core.errors import Forbidden, NotFound
 from huangpu.core.jobspec import JobSpec
 from huangpu.core.protocol import (
+    FEATURE_BACKLOG,
     FEATURE_PREEMPT,
     DevicePlacement,
     ExitedEvent,
@@ -45,7 +49,7 @@ from huangpu.store.models import AgentRow, JobRow, UsageSampleRow
 from huangpu.store.quota_models import JobPreemptionRow
 
 # An idle agent's poll skips the last_seen write while it is fresher than this part of the
-# lease (see AgentService._idle_and_fresh).
+# lease (see AgentService.beat and control/heartbeats.py).
 FRESH_FRACTION = 0.25
 
 _REQUEUE_CLEAR = {"agent_id": None, "pool_id": None, "lease_expires_at": None, "engine_id": None}
@@ -63,6 +67,7 @@ class AgentService:
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.poll_timeout = poll_timeout
+        self.heartbeats = HeartbeatQueue(db, lease_seconds * FRESH_FRACTION)
 
     def register(self, pool_id: str, request: RegisterRequest) -> RegisterResponse:
         now = self.clock.now()
@@ -121,19 +126,7 @@ class AgentService:
     def has_work(self, agent_id: str) -> bool:
         """A cheap read: is there a lease to hand out or a cancel to pass on?"""
         with self.db.read() as session:
-            found = session.scalar(
-                select(JobRow.id)
-                .where(
-                    JobRow.agent_id == agent_id,
-                    (JobRow.state == JobState.SCHEDULED.value)
-                    | (
-                        JobRow.cancel_requested.is_(True)
-                        & JobRow.state.in_([s.value for s in LEASED])
-                    ),
-                )
-                .limit(1)
-            )
-            return found is not None or bool(self._preempting(session, agent_id))
+            return agent_id in agents_with_work(session, [agent_id])
 
     @staticmethod
     def _preempting(session: Session, agent_id: str) -> list[PreemptRef]:
@@ -162,16 +155,20 @@ class AgentService:
         agent_id: str,
         running: list[RunningJob],
         features: Sequence[str] = (),
+        *,
+        idle_checked: bool = False,
     ) -> PollResponse:
+        """The full poll. ``idle_checked``: the caller already had ``beat`` answer False."""
         now = self.clock.now()
-        if not running and self._idle_and_fresh(pool_id, agent_id, now):
+        if not running and not idle_checked and self.beat(pool_id, agent_id).result():
             return PollResponse(leases=[], cancel=[], stop=[], preempt=[])
         with self.db.write() as session:
             agent = self._agent(session, pool_id, agent_id)
             agent.last_seen = now
             stop = self._renew(session, agent, running, now)
+            takes_backlog = FEATURE_BACKLOG in features
             leases = [
-                self._lease(session, row, now)
+                self._lease(session, row, now, takes_backlog)
                 for row in session.scalars(
                     select(JobRow)
                     .where(JobRow.agent_id == agent.id, JobRow.state == JobState.SCHEDULED.value)
@@ -201,22 +198,36 @@ class AgentService:
                 preempt=preempt,
             )
 
-    def _idle_and_fresh(self, pool_id: str, agent_id: str, now: float) -> bool:
-        """A heartbeat that needs no write: the agent runs nothing, has nothing to take, and
-        its ``last_seen`` is younger than a quarter of the lease.
+    def beat(self, pool_id: str, agent_id: str) -> Future[bool]:
+        """An idle heartbeat (the agent runs nothing), served by a group commit with the others
+        that queued up (control/heartbeats.py): True when it is fully answered, i.e. the agent
+        belongs to the pool, has nothing to take, and its ``last_seen`` is written (or younger
+        than ``FRESH_FRACTION`` of the lease); False: take ``poll_once``'s full path.
 
-        Skipping the write then keeps it online: the next poll (at most ``poll_timeout``
-        later, well under the rest of the lease) writes it again. Jobs' leases are renewed
-        only when ``running`` is non-empty, which never takes this path.
+        Skipping a fresh ``last_seen`` keeps the agent online: the next poll (at most
+        ``poll_timeout`` later, well under the rest of the lease) writes it again. Jobs' leases
+        are renewed only when ``running`` is non-empty, which never takes this path.
         """
-        with self.db.read() as session:
-            agent = self._agent(session, pool_id, agent_id)
-            if now - agent.last_seen >= self.lease_seconds * FRESH_FRACTION:
-                return False
-        return not self.has_work(agent_id)
+        return self.heartbeats.beat(pool_id, agent_id, self.clock.now())
 
-    def _lease(self, session: Session, row: JobRow, now: float) -> Lease | None:
+    def _lease(
+        self, session: Session, row: JobRow, now: float, takes_backlog: bool = True
+    ) -> Lease | None:
         expires = now + self.lease_seconds
+        placed = job_devices(session, row.id)
+        queued = not placed and row.spec.get("resources", {}).get("accelerators", 0) > 0
+        if queued and not takes_backlog:
+            # An agent older than backlog leases cannot read one: back to the queue.
+            job_repo.move(
+                session,
+                row.id,
+                JobState.SCHEDULED,
+                JobState.PENDING,
+                now,
+                "the pool's agent takes no backlog leases; upgrade it or set engine_backlog 0",
+                **_REQUEUE_CLEAR,
+            )
+            return None
         if not job_repo.move(
             session,
             row.id,
@@ -227,7 +238,6 @@ class AgentService:
             lease_expires_at=expires,
         ):
             return None
-        placed = job_devices(session, row.id)
         catalog = load_catalog()
         visibility: dict[str, str] = {}
         if placed:
@@ -235,13 +245,16 @@ class AgentService:
             # Indices are per node; a gang job's nodes each see their own list.
             first_node = placed[0][0]
             visibility[env] = ",".join(str(i) for n, i, _ in placed if n == first_node)
+        spec = JobSpec.model_validate(row.spec)
         return Lease(
             job_id=row.id,
             attempt=row.attempt,
-            spec=JobSpec.model_validate(row.spec),
+            spec=spec,
             devices=[DevicePlacement(node=n, index=i) for n, i, _ in placed],
             visibility_env=visibility,
             expires_at=expires,
+            queued=queued,
+            chip=backlog.lease_chip(session, row.agent_id or "", spec) if queued else "",
         )
 
     def report(self, pool_id: str, request: ReportRequest) -> ReportResponse:
@@ -256,6 +269,10 @@ class AgentService:
                 ref = JobRef(job_id=event.job_id, attempt=event.attempt)
                 if not self._apply(session, agent, event, now):
                     stop[(ref.job_id, ref.attempt)] = ref
+            if any(isinstance(e, StartedEvent | ExitedEvent) for e in request.events):
+                # Backlog jobs the engine started get their devices, whatever the order of
+                # the Started and Exited events (control/backlog.py).
+                backlog.settle(session, agent.id)
             agent.last_seq = request.seq
             return ReportResponse(acked_seq=request.seq, stop=list(stop.values()))
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from huangpu.control import admission
+from huangpu.control import admission, backlog
 from huangpu.control.incremental import Incremental
 from huangpu.control.leader import LeaderGate, leadership_for
 from huangpu.control.metering import Metering, open_cursor
@@ -24,16 +24,17 @@ from huangpu.control.preemptions import apply_preemptions
 from huangpu.control.reaper import LeaseReaper, ReapStats
 from huangpu.control.sched_context import FairShareUsage, load_context
 from huangpu.control.sched_metrics import SchedulerMetrics
-from huangpu.control.snapshots import NodeIndex, build_snapshot
+from huangpu.control.snapshots import NodeIndex, SchedulingContext, build_snapshot
 from huangpu.control.spec_cache import SpecCache
 from huangpu.core.clock import Clock, SystemClock
+from huangpu.core.jobspec import JobSpec
 from huangpu.core.states import JobState
 from huangpu.scheduling import CellPolicy, get_policy, run_cycle
 from huangpu.scheduling.result import CycleResult, Placement
 from huangpu.settings import Settings
 from huangpu.store import jobs as job_repo
 from huangpu.store.db import Database, connect
-from huangpu.store.inventory import devices
+from huangpu.store.inventory import DeviceView, devices
 from huangpu.store.models import JobRow
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,15 @@ class Scheduler:
     def run_once(self) -> CycleReport:
         started = time.perf_counter()
         reaped = self.reaper.run_once()
+        self._settle()
         # 1. snapshot: devices of agents seen within one lease, and the pending queue
         now = self.clock.now()
         with self.db.read() as session:
             inventory = devices(session, online_since=now - self.lease_seconds)
+            # Engine backlog (control/backlog.py): free devices that queued jobs will take
+            # as their engine starts them are not offered again.
+            queues = backlog.backlog_state(session, inventory)
+            everything, inventory = inventory, backlog.hide_reserved(inventory, queues)
             rows = session.execute(
                 # A job queues from when it last became PENDING: a preempted or lost job goes
                 # behind those waiting (Kueue's eviction timestamp), so the job it was
@@ -93,6 +99,7 @@ class Scheduler:
                 orgs.setdefault(r.org_id, len(orgs))
             usage = self.fair_share.get(session, now)
             context = load_context(session, now, list(orgs), stopped, usage)
+        full_context, all_queued = context, queued
         # Incremental when nothing was freed since the last cycle: only new arrivals are
         # scheduled, against the carried reservation (control/incremental.py).
         free_now = [d.device_id for d in inventory if not d.allocated]
@@ -107,6 +114,10 @@ class Scheduler:
         result = run_cycle(snapshot, self.policy)
         # 3. apply placements, each in its own transaction; then ask victims to stop
         applied = sum(self._apply(p, index, now) for p in result.placements)
+        placed = {p.job_key for p in result.placements}
+        waiting = [(r.id, specs[r.id], orgs[r.org_id], r.updated_at) for r in all_queued
+                   if r.id not in placed]  # fmt: skip
+        applied += self._fill_backlog(everything, queues, waiting, full_context, now)
         apply_preemptions(self.db, result.preemptions, {r.id: r.org_id for r in rows}, now)
         taken = {index.device_ids[(n, i)] for p in result.placements for n, i in p.devices}
         self.incremental.record(
@@ -132,6 +143,74 @@ class Scheduler:
                         .values(reason=reason)
                     )
         return CycleReport(reaped, result, applied, time.perf_counter() - started)
+
+    def _settle(self) -> None:
+        """Devices for backlog jobs the engine started while the books had none free."""
+        with self.db.read() as session:
+            if not session.scalar(backlog.waiting_for_devices()):
+                return
+        with self.db.write() as session:
+            backlog.settle(session)
+
+    def _fill_backlog(
+        self,
+        inventory: list[DeviceView],
+        queues: dict[str, backlog.PoolBacklog],
+        waiting: list[tuple[str, JobSpec, int, float]],
+        context: SchedulingContext,
+        now: float,
+    ) -> int:
+        """Second pass: jobs still waiting go to engine pools with backlog room, as if the
+        pool were idle (same policy, quotas, prices and placement rules), at most ``room``
+        per pool. They hold no devices until their engine starts them."""
+        room = {p: q.room for p, q in queues.items() if q.room > 0}
+        if not room or not waiting:
+            return 0
+        # The policy orders by priority; offering it the first jobs of the queue keeps the
+        # pass cheap with thousands pending.
+        waiting = sorted(waiting, key=lambda j: -j[1].priority)[: max(32, 8 * sum(room.values()))]
+        snapshot, index = build_snapshot(
+            backlog.backlog_inventory(inventory, queues),
+            waiting,
+            now,
+            context=replace(context, held=None),
+        )
+        result = run_cycle(snapshot, self.policy)
+        applied = 0
+        for placement in result.placements:
+            pool_id = index.pool_ids[placement.pool_index]
+            if room.get(pool_id, 0) <= 0:
+                continue
+            agent_id = index.node_agent[placement.node_keys[0]]
+            if self._apply_backlog(placement.job_key, pool_id, agent_id, now):
+                room[pool_id] -= 1
+                applied += 1
+        return applied
+
+    def _apply_backlog(self, job_id: str, pool_id: str, agent_id: str, now: float) -> bool:
+        with self.db.write() as session:
+            if not job_repo.move(
+                session,
+                job_id,
+                JobState.PENDING,
+                JobState.ADMITTED,
+                now,
+                "admitted",
+                attempt=JobRow.attempt + 1,
+                reason=None,
+            ):
+                return False
+            job_repo.move_or_conflict(
+                session,
+                job_id,
+                JobState.ADMITTED,
+                JobState.SCHEDULED,
+                now,
+                "queued in the engine's backlog (devices when it starts)",
+                pool_id=pool_id,
+                agent_id=agent_id,
+            )
+        return True
 
     def _apply(self, placement: Placement, index: NodeIndex, now: float) -> bool:
         job_id = placement.job_key

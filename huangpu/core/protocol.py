@@ -84,10 +84,24 @@ class Lease(JobRef):
     devices: list[DevicePlacement]
     visibility_env: dict[str, str]
     expires_at: float
+    # A backlog lease (engine-backed pools, docs/executors.md): no devices are named yet; the
+    # engine queues the job for ``spec.resources`` of ``chip`` and starts it when it has
+    # room. The agent reports Started only once the engine really runs it.
+    queued: bool = False
+    chip: str = ""
+
+    @property
+    def device_count(self) -> int:
+        """Devices the attempt runs on: those named, or for a backlog lease what it asks for."""
+        if self.devices or not self.queued:
+            return len(self.devices)
+        return self.spec.resources.accelerators * self.spec.resources.nodes
 
 
 # What an agent may declare in ``PollRequest.features``: it understands ``PollResponse.preempt``.
 FEATURE_PREEMPT = "preempt"
+# ... and it understands backlog leases (``Lease.queued``): an older agent is never sent one.
+FEATURE_BACKLOG = "backlog"
 
 
 class PollRequest(_Wire):

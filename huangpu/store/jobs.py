@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from huangpu.core.errors import Conflict, NotFound
@@ -16,27 +16,68 @@ from huangpu.store.models import AllocationRow, JobEventRow, JobLogRow, JobRow
 
 
 def insert_jobs(session: Session, items: Sequence[tuple[str, JobSpec]], now: float) -> list[JobRow]:
-    """Insert PENDING jobs (org id, spec) with their first history row, in one flush."""
-    rows = [
-        JobRow(
-            id=new_id("job"),
-            org_id=org_id,
-            name=spec.name,
-            kind=spec.kind.value,
-            spec=spec.model_dump(mode="json"),
-            state=JobState.PENDING.value,
-            priority=spec.priority,
-            attempt=0,
-            cancel_requested=False,
-            log_size=0,
-            created_at=now,
-            updated_at=now,
-        )
+    """Insert PENDING jobs (org id, spec) with their first history row: two multi-row INSERTs,
+    without the unit of work (it cost more than the database for a batch of jobs).
+
+    The rows returned are not attached to the session: they show what was stored. To change a
+    job further in the same transaction, use ``insert_job``."""
+    values = [
+        {
+            "id": new_id("job"),
+            "org_id": org_id,
+            "name": spec.name,
+            "kind": spec.kind.value,
+            "spec": spec.model_dump(mode="json"),
+            "state": JobState.PENDING.value,
+            "priority": spec.priority,
+            "attempt": 0,
+            "cancel_requested": False,
+            "log_size": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
         for org_id, spec in items
     ]
-    session.add_all(rows)
-    session.flush()  # events reference the job rows; SQLite checks foreign keys per statement
-    session.add_all(
+    if not values:
+        return []
+    # Jobs first: events reference them, and SQLite checks foreign keys per statement.
+    session.execute(insert(JobRow), values)
+    session.execute(
+        insert(JobEventRow),
+        [
+            {
+                "job_id": v["id"],
+                "from_state": None,
+                "to_state": v["state"],
+                "attempt": 0,
+                "at": now,
+                "reason": "submitted",
+            }
+            for v in values
+        ],
+    )
+    return [JobRow(**v) for v in values]
+
+
+def insert_job(session: Session, org_id: str, spec: JobSpec, now: float) -> JobRow:
+    """One PENDING job with its first history row, attached to the session."""
+    row = JobRow(
+        id=new_id("job"),
+        org_id=org_id,
+        name=spec.name,
+        kind=spec.kind.value,
+        spec=spec.model_dump(mode="json"),
+        state=JobState.PENDING.value,
+        priority=spec.priority,
+        attempt=0,
+        cancel_requested=False,
+        log_size=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()  # the event references the job row; SQLite checks foreign keys per statement
+    session.add(
         JobEventRow(
             job_id=row.id,
             from_state=None,
@@ -45,13 +86,8 @@ def insert_jobs(session: Session, items: Sequence[tuple[str, JobSpec]], now: flo
             at=now,
             reason="submitted",
         )
-        for row in rows
     )
-    return rows
-
-
-def insert_job(session: Session, org_id: str, spec: JobSpec, now: float) -> JobRow:
-    return insert_jobs(session, [(org_id, spec)], now)[0]
+    return row
 
 
 def move(

@@ -45,6 +45,9 @@ class PoolRow(Base):
     region: Mapped[str] = mapped_column(String(64))
     executor: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[float] = mapped_column(Float)
+    # Migration 0006: jobs the engine may queue beyond the free devices; NULL: the default
+    # (control/backlog.py).
+    engine_backlog: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AgentRow(Base):

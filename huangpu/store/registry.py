@@ -81,7 +81,13 @@ def create_supplier(session: Session, name: str, now: float) -> SupplierRow:
 
 
 def create_pool(
-    session: Session, name: str, supplier_ref: str, region: str, executor: str, now: float
+    session: Session,
+    name: str,
+    supplier_ref: str,
+    region: str,
+    executor: str,
+    now: float,
+    engine_backlog: int | None = None,
 ) -> PoolRow:
     sup = supplier(session, supplier_ref)
     row = PoolRow(
@@ -91,6 +97,7 @@ def create_pool(
         region=region,
         executor=executor,
         created_at=now,
+        engine_backlog=engine_backlog,
     )
     _insert_unique(session, row, name, "pool")
     return row

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from huangpu.agent.executors.base import (
     LOG_CHUNK,
+    QUEUED,
     RUNNING,
     Attached,
     ExecState,
@@ -65,7 +66,9 @@ class FakeExecutor:
         self.submitted.append(lease)
         engine_id = self._new_id()
         ref = JobRef(job_id=lease.job_id, attempt=lease.attempt)
-        self.jobs[engine_id] = FakeJob(ref, len(lease.devices))
+        # a backlog lease waits in the fake engine's queue until the test sets it RUNNING
+        status = QUEUED if lease.queued else RUNNING
+        self.jobs[engine_id] = FakeJob(ref, lease.device_count, status=status)
         return engine_id
 
     def poll(self, engine_id: str) -> ExecStatus:

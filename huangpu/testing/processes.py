@@ -640,9 +640,21 @@ class ApiClient:
         return dict(self.post("/v1/suppliers", {"name": name}))
 
     def create_pool(
-        self, name: str, supplier: str, region: str = "shanghai", executor: str = "local"
+        self,
+        name: str,
+        supplier: str,
+        region: str = "shanghai",
+        executor: str = "local",
+        engine_backlog: int | None = None,
     ) -> dict[str, Any]:
-        body = {"name": name, "supplier": supplier, "region": region, "executor": executor}
+        body: dict[str, Any] = {
+            "name": name,
+            "supplier": supplier,
+            "region": region,
+            "executor": executor,
+        }
+        if engine_backlog is not None:
+            body["engine_backlog"] = engine_backlog
         return dict(self.post("/v1/pools", body))
 
     def create_token(

@@ -52,12 +52,17 @@ class ExecState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ExecStatus:
-    """What an engine says about one job. ``exit_code`` is negative when killed by a signal."""
+    """What an engine says about one job. ``exit_code`` is negative when killed by a signal.
+
+    ``queued``: RUNNING as far as huangpu's lease goes, but still waiting in the engine's own
+    queue (Slurm PENDING, Ray PENDING). The runner reports a backlog lease Started only once
+    this turns False."""
 
     state: ExecState
     exit_code: int | None = None
     finished_at: float | None = None
     detail: str = ""
+    queued: bool = False
 
     @property
     def signal(self) -> int | None:
@@ -78,6 +83,7 @@ class ExecStatus:
 
 
 RUNNING = ExecStatus(ExecState.RUNNING)
+QUEUED = ExecStatus(ExecState.RUNNING, detail="queued by the engine", queued=True)
 
 
 class Attached(NamedTuple):

@@ -57,6 +57,9 @@ def lease_chip(lease: Lease, nodes: Sequence[Node] | None) -> tuple[str | None, 
         if chip is not None:
             model = load_catalog().models.get(chip)
             return chip, model.family if model else None
+    if lease.chip:  # a backlog lease names the chip, not the devices
+        model = load_catalog().models.get(lease.chip)
+        return lease.chip, model.family if model else None
     for variable in lease.visibility_env:
         for family in FAMILIES.values():
             if family.visibility_env == variable:
@@ -86,7 +89,7 @@ def job_env(
         env["HUANGPU_CHIP"] = chip
     if family:
         env["HUANGPU_CHIP_FAMILY"] = family
-    env["HUANGPU_DEVICES"] = str(len(lease.devices))
+    env["HUANGPU_DEVICES"] = str(lease.device_count)
     if lease.spec.checkpoint_dir:
         env["HUANGPU_CHECKPOINT_DIR"] = lease.spec.checkpoint_dir
     if progress_file is not None:
@@ -153,7 +156,7 @@ class JobRecords:
             JobRef(job_id=lease.job_id, attempt=lease.attempt),
             job_dir,
             engine_id,
-            len(lease.devices),
+            lease.device_count,
             time.time(),
             dict(extra),
         )

@@ -97,7 +97,7 @@ def _container(
     if lease.spec.workdir:
         container["workingDir"] = lease.spec.workdir
     name = resource_name(chip, family)
-    per_node = lease.spec.resources.accelerators if lease.devices else 0
+    per_node = lease.spec.resources.accelerators if lease.device_count else 0
     if name and per_node:
         # extended resources must be whole numbers and requests == limits
         container["resources"] = {"limits": {name: str(per_node)}}

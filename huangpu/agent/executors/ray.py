@@ -27,6 +27,7 @@ import httpx
 
 from huangpu.agent.executors.base import (
     LOG_CHUNK,
+    QUEUED,
     RUNNING,
     ExecState,
     ExecStatus,
@@ -164,7 +165,7 @@ class RayExecutor(RecordBackedExecutor):
         (job_dir / "progress.jsonl").unlink(missing_ok=True)
         submission_id = f"huangpu-{lease.job_id}-a{lease.attempt}"
         _, family = lease_chip(lease, self._nodes)
-        gpus, resources = ray_resources(family, len(lease.devices))
+        gpus, resources = ray_resources(family, lease.device_count)
         # Ray sets CUDA_VISIBLE_DEVICES itself for num_gpus; custom resources pin nothing,
         # so the lease's variable is passed as is.
         env = job_env(lease, self._nodes, progress_file=job_dir / "progress.jsonl")
@@ -201,7 +202,7 @@ class RayExecutor(RecordBackedExecutor):
         if status is None:
             return ExecStatus(ExecState.LOST, detail=f"Ray no longer knows job {submission_id}")
         if status not in _TERMINAL:
-            return RUNNING
+            return QUEUED if status == "PENDING" else RUNNING
         end = (info.end_time / 1000.0) if getattr(info, "end_time", None) else time.time()
         if status == "SUCCEEDED":
             return ExecStatus(ExecState.EXITED, 0, end)

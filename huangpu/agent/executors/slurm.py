@@ -42,6 +42,7 @@ import httpx
 
 from huangpu.agent.executors.base import (
     LOG_CHUNK,
+    QUEUED,
     RUNNING,
     ExecState,
     ExecStatus,
@@ -70,6 +71,8 @@ ACTIVE = frozenset(
     {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING",
      "SIGNALING", "STAGE_OUT", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "STOPPED"}
 )  # fmt: skip
+# Active, but still in Slurm's queue: nothing of the job runs yet.
+WAITING = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"})
 
 
 def parse_gres_map(text: str | None) -> dict[str, str]:
@@ -188,6 +191,7 @@ class SlurmJobState:
     exit_code: int | None = None  # the command's code (wait status decoded)
     signal: int | None = None
     end_time: float | None = None
+    name: str = ""
 
 
 class SlurmTransport(Protocol):
@@ -261,12 +265,14 @@ class SlurmCli:
         return int(out.strip().split(";")[0])
 
     def jobs(self) -> dict[int, SlurmJobState]:
-        out = self._run(["squeue", "-h", "-t", "all", "-o", "%i|%T|%r"])
+        # the name last: it is the one field that may itself hold a "|"
+        out = self._run(["squeue", "-h", "-t", "all", "-o", "%i|%T|%r|%j"])
         states: dict[int, SlurmJobState] = {}
         for line in out.splitlines():
-            job_id, state, reason = [*line.split("|"), "", ""][:3]
+            job_id, state, reason, name = [*line.split("|", 3), "", "", ""][:4]
             if job_id.isdigit():
-                states[int(job_id)] = SlurmJobState(state, "" if reason == "None" else reason)
+                reason = "" if reason == "None" else reason
+                states[int(job_id)] = SlurmJobState(state, reason, name=name)
         return states
 
     def job(self, job_id: int) -> SlurmJobState | None:
@@ -394,6 +400,7 @@ class SlurmRest:
             code,
             signal,
             float(end) if end else None,
+            name=str(entry.get("name") or ""),
         )
 
     def jobs(self) -> dict[int, SlurmJobState]:
@@ -416,6 +423,14 @@ def _engine_job_id(engine_id: str) -> int:
     if prefix != "slurm" or not number.isdigit():
         raise ExecutorError(f"not a Slurm engine id: {engine_id!r}")
     return int(number)
+
+
+SUBMITTING_FILE = "submitting"  # the write-ahead mark of an sbatch in flight
+
+
+def slurm_job_name(lease: Lease) -> str:
+    """The job's name in Slurm: unique per attempt, so a restarted agent can find its job."""
+    return f"huangpu-{lease.job_id}-a{lease.attempt}"[:120]
 
 
 def render_script(
@@ -507,7 +522,7 @@ class SlurmExecutor(RecordBackedExecutor):
 
     def gres_for(self, lease: Lease) -> tuple[str | None, bool]:
         """(``--gres`` value, whether Slurm names the devices) for the lease's chip."""
-        per_node = lease.spec.resources.accelerators if lease.devices else 0
+        per_node = lease.spec.resources.accelerators if lease.device_count else 0
         if per_node == 0:
             return None, False
         chip, family = lease_chip(lease, self._nodes)
@@ -525,6 +540,12 @@ class SlurmExecutor(RecordBackedExecutor):
             return again.engine_id  # the same lease twice: one Slurm job, not two
         spec = lease.spec
         job_dir = self.records.dir_for(lease)
+        name = slurm_job_name(lease)
+        intent = job_dir / SUBMITTING_FILE
+        if intent.exists():
+            adopted = self._adopt(lease, job_dir, name)
+            if adopted is not None:
+                return adopted
         cwd = spec.workdir or str(job_dir)
         for stale in (EXIT_FILE, "output.log", "progress.jsonl"):
             (job_dir / stale).unlink(missing_ok=True)
@@ -541,7 +562,7 @@ class SlurmExecutor(RecordBackedExecutor):
         if slurm_names and family_env == "CUDA_VISIBLE_DEVICES":
             env.pop("CUDA_VISIBLE_DEVICES", None)  # Slurm sets it from its own allocation
         job = SlurmJobSpec(
-            name=f"huangpu-{lease.job_id}-a{lease.attempt}"[:120],
+            name=name,
             script=render_script(
                 spec.command,
                 env,
@@ -557,14 +578,33 @@ class SlurmExecutor(RecordBackedExecutor):
             cwd=cwd,
             output=str(job_dir / "output.log"),
         )
+        # Written before sbatch: an agent killed between sbatch and the record below finds it on
+        # restart and adopts Slurm's job by its name instead of submitting the lease twice.
+        intent.touch()
         try:
             slurm_id = self.transport.submit(job)
         except ExecutorUnavailable:
             raise
         except ExecutorError as error:
+            intent.unlink(missing_ok=True)
             raise SubmitFailed(f"Slurm refused the job: {error}") from error
         engine_id = f"slurm:{slurm_id}"
         self.records.save(lease, job_dir, engine_id, slurm_job_id=slurm_id)
+        intent.unlink(missing_ok=True)
+        return engine_id
+
+    def _adopt(self, lease: Lease, job_dir: Path, name: str) -> str | None:
+        """The Slurm job an earlier agent submitted for this lease but never recorded."""
+        found = sorted(i for i, s in self.transport.jobs().items() if s.name == name)
+        if not found:
+            return None  # sbatch never went through: submit now
+        if len(found) > 1:
+            log.warning("Slurm holds %d jobs named %s; adopting %d", len(found), name, found[0])
+        slurm_id = found[0]
+        log.info("adopting Slurm job %d (%s), submitted before the agent restarted", slurm_id, name)
+        engine_id = f"slurm:{slurm_id}"
+        self.records.save(lease, job_dir, engine_id, slurm_job_id=slurm_id)
+        (job_dir / SUBMITTING_FILE).unlink(missing_ok=True)
         return engine_id
 
     def poll(self, engine_id: str) -> ExecStatus:
@@ -575,7 +615,7 @@ class SlurmExecutor(RecordBackedExecutor):
             exact = self.transport.job(slurm_id)  # squeue may lag; sacct knows more
             state = exact or state
         if state is not None and state.state in ACTIVE:
-            return RUNNING
+            return QUEUED if state.state in WAITING else RUNNING
         recorded = _read_exit(record.dir / EXIT_FILE)
         if state is None:
             if recorded is not None:

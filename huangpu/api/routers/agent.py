@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -23,6 +24,7 @@ from huangpu.core.protocol import (
 router = APIRouter(prefix="/v1/agent")
 AgentToken = Annotated[Principal, Depends(require("agent"))]
 POLL_STEP_SECONDS = 0.2
+IDLE = PollResponse(leases=[], cancel=[], stop=[], preempt=[])
 
 
 def _pool(principal: Principal) -> str:
@@ -40,18 +42,30 @@ async def poll(body: PollRequest, request: Request, who: AgentToken) -> PollResp
     service = request.app.state.platform.agents
     wait = min(body.wait_seconds, service.poll_timeout)
     deadline = time.monotonic() + wait
-    # The first pass renews leases and records the heartbeat; later passes only read until
-    # there is something to hand out, so idle agents do not hold the write lock.
-    response: PollResponse = await run_in_threadpool(
-        service.poll_once, _pool(who), body.agent_id, body.running, body.features
-    )
+    # An idle agent (running nothing) is answered by the heartbeat group commit without a
+    # thread-pool hop; anything else, or an idle agent with work waiting, takes the full poll,
+    # which renews leases and records the heartbeat. Later passes only check, through the same
+    # group commit, until there is something to hand out.
+    response = IDLE
+    if body.running or not await asyncio.wrap_future(service.beat(_pool(who), body.agent_id)):
+        response = await run_in_threadpool(
+            partial(service.poll_once, idle_checked=True),
+            _pool(who),
+            body.agent_id,
+            body.running,
+            body.features,
+        )
     while not (response.leases or response.cancel or response.stop or response.preempt):
         if time.monotonic() >= deadline or await request.is_disconnected():
             break
         await asyncio.sleep(POLL_STEP_SECONDS)
-        if await run_in_threadpool(service.has_work, body.agent_id):
+        if await asyncio.wrap_future(service.heartbeats.check(body.agent_id)):
             response = await run_in_threadpool(
-                service.poll_once, _pool(who), body.agent_id, [], body.features
+                partial(service.poll_once, idle_checked=True),
+                _pool(who),
+                body.agent_id,
+                [],
+                body.features,
             )
     return response
 

@@ -78,7 +78,13 @@ def create_pool(body: PoolCreate, request: Request, who: Operator) -> dict[str, 
     now = p.clock.now()
     with p.db.write() as session:
         row = registry.create_pool(
-            session, body.name, body.supplier, body.region, body.executor.value, now
+            session,
+            body.name,
+            body.supplier,
+            body.region,
+            body.executor.value,
+            now,
+            body.engine_backlog,
         )
         detail = {"name": body.name, "supplier": body.supplier, "region": body.region}
         dashboard.audit(session, now, who.token_id, who.role, "pool.create", row.id, detail)
@@ -88,6 +94,7 @@ def create_pool(body: PoolCreate, request: Request, who: Operator) -> dict[str, 
             "supplier_id": row.supplier_id,
             "region": row.region,
             "executor": row.executor,
+            "engine_backlog": row.engine_backlog,
         }
 
 

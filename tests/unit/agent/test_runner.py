@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from huangpu.agent.client import AgentClient
+from huangpu.agent.executors.base import QUEUED, RUNNING
 from huangpu.agent.executors.local import LocalExecutor, group_alive
 from huangpu.agent.inventory import parse_inventory
 from huangpu.agent.runner import Agent
@@ -266,4 +267,44 @@ def test_preempt_stops_with_the_servers_grace_and_reports_the_reason(tmp_path: P
     (exited,) = server.of("job_p", "exited")
     assert exited["reason"] == "preempted by job_x"
     assert ex.graces == [42.0]
-    assert ["preempt"] in server.features
+    assert all("preempt" in f for f in server.features)
+
+
+def queued_lease(job_id: str) -> dict[str, Any]:
+    """A backlog lease: no devices named, the engine queues it for two A100s."""
+    return Lease(
+        job_id=job_id,
+        attempt=0,
+        spec=JobSpec(name="t", command="true", resources={"accelerators": 2}),
+        devices=[],
+        visibility_env={},
+        expires_at=0,
+        queued=True,
+        chip="a100",
+    ).model_dump(mode="json")
+
+
+def test_backlog_lease_reports_started_only_when_the_engine_starts_it(tmp_path: Path) -> None:
+    server, ex = Server(), FakeExecutor()
+    server.leases = [queued_lease("job_q"), queued_lease("job_c")]
+    _agent, stop, thread = start(server, ex, tmp_path, usage_interval=0.1)
+    wait_for(lambda: len(ex.jobs) == 2)
+    ids = {j.ref.job_id: e for e, j in ex.jobs.items()}
+    assert all(ex.jobs[e].status is QUEUED for e in ids.values())
+    assert ex.submitted[0].queued and ex.submitted[0].device_count == 2
+    time.sleep(0.5)  # several ticks in the engine's queue: no Started, no usage
+    assert server.kinds("job_q") == []
+    assert {r["job_id"] for r in server.running_seen[-1]} == {"job_q", "job_c"}  # renewed
+    ex.jobs[ids["job_q"]].status = RUNNING  # the engine starts it
+    wait_for(lambda: "usage" in server.kinds("job_q"))
+    assert server.kinds("job_q")[0] == "started"
+    assert all(u["devices"] == 2 for u in server.of("job_q", "usage"))
+    ex.finish(ids["job_q"], 0)
+    wait_for(lambda: "exited" in server.kinds("job_q"))
+    # cancelled while still queued: it never started, so only its exit is reported
+    with server.lock:
+        server.cancel = [{"job_id": "job_c", "attempt": 0}]
+    wait_for(lambda: "exited" in server.kinds("job_c"))
+    assert server.kinds("job_c") == ["exited"]
+    stop.set()
+    thread.join(5)

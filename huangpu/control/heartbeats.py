@@ -1,0 +1,170 @@
+"""Group commit for idle heartbeats, the agent protocol's hot path.
+
+Most polls come from agents that run nothing and have nothing to take: all they need is their
+``last_seen`` moved forward and the answer "nothing for you". One writer thread takes every such
+poll that queued up and serves them together: one query checks which of those agents exist in
+the pool their token names, one which of them have work (a lease to take, a cancel or a
+preemption to pass on), and one UPDATE moves ``last_seen`` for the idle ones, all in one
+transaction. At 1,000 heartbeats a second that is a handful of transactions a second instead of
+a thousand, and the answer is still exact: each poll is answered from the database as it was
+after the poll arrived, and its ``last_seen`` is written before the answer leaves.
+
+Anything that is not plainly idle (unknown agent, another pool's agent, work waiting) is answered
+``False`` and goes the full way (``AgentService.poll_once``), which raises the right error or
+hands out the work. ``check`` is the same query without the write, for long-polls that wait.
+
+Safe with several server processes on PostgreSQL: batches are independent transactions that
+only UPDATE ``agents.last_seen`` (in id order, so two batches never deadlock), and a newer
+``last_seen`` is never overwritten by an older one.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from huangpu.core.states import LEASED, JobState
+from huangpu.store.db import Database
+from huangpu.store.models import AgentRow, JobRow
+from huangpu.store.quota_models import JobPreemptionRow
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 512
+_LEASED = [s.value for s in LEASED]
+
+
+@dataclass(frozen=True)
+class _Beat:
+    pool_id: str | None  # None: a check (no pool check, no write)
+    agent_id: str
+    now: float
+    done: Future[bool]
+
+
+def agents_with_work(session: Session, agent_ids: Iterable[str]) -> set[str]:
+    """Those of ``agent_ids`` with a lease to take, or a cancel or a preemption to pass on
+    (the same conditions as ``AgentService.poll_once`` hands out)."""
+    ids = sorted(set(agent_ids))
+    if not ids:
+        return set()
+    work = (JobRow.state == JobState.SCHEDULED.value) | (
+        JobRow.cancel_requested.is_(True) & JobRow.state.in_(_LEASED)
+    )
+    preempted = select(JobRow.agent_id).join(
+        JobPreemptionRow,
+        (JobRow.id == JobPreemptionRow.job_id) & (JobRow.attempt == JobPreemptionRow.attempt),
+    )
+    found = session.scalars(
+        select(JobRow.agent_id)
+        .where(JobRow.agent_id.in_(ids), work)
+        .union(preempted.where(JobRow.agent_id.in_(ids), JobRow.state.in_(_LEASED)))
+    )
+    return {agent_id for agent_id in found if agent_id is not None}
+
+
+class HeartbeatQueue:
+    """``beat()`` records an idle heartbeat; its future says whether the poll is done (True)
+    or must take the full path (False). ``check()`` only says whether there is work.
+
+    ``last_seen`` younger than ``fresh_seconds`` is left as it is (fewer row writes for agents
+    that long-poll often). The idle agents of one batch are stamped with the newest ``now`` of
+    the batch: all of them polled before it, and the batch is served after it."""
+
+    def __init__(self, db: Database, fresh_seconds: float = 0.0) -> None:
+        self.db = db
+        self.fresh_seconds = fresh_seconds
+        self._queue: queue.SimpleQueue[_Beat | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="heartbeat-writer", daemon=True)
+        self._thread.start()
+
+    def beat(self, pool_id: str, agent_id: str, now: float) -> Future[bool]:
+        done: Future[bool] = Future()
+        self._queue.put(_Beat(pool_id, agent_id, now, done))
+        return done
+
+    def check(self, agent_id: str) -> Future[bool]:
+        """True when the agent has work waiting (a read; nothing is written)."""
+        done: Future[bool] = Future()
+        self._queue.put(_Beat(None, agent_id, 0.0, done))
+        return done
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            closing = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    closing = True
+                    break
+                batch.append(item)
+            self._serve(batch)
+            if closing:
+                return
+
+    def _serve(self, batch: list[_Beat]) -> None:
+        try:
+            answers = self._answer(batch)
+        except Exception as error:
+            log.exception("heartbeat batch failed")
+            for item in batch:
+                if not item.done.done():
+                    item.done.set_exception(error)
+            return
+        for item, answer in zip(batch, answers, strict=True):
+            item.done.set_result(answer)
+
+    def _answer(self, batch: list[_Beat]) -> list[bool]:
+        beats = [b for b in batch if b.pool_id is not None]
+        with self.db.write() if beats else self.db.read() as session:
+            ids = {b.agent_id for b in batch}
+            busy = agents_with_work(session, ids)
+            if not beats:
+                return [b.agent_id in busy for b in batch]
+            known = {
+                row.id: (row.pool_id, row.last_seen)
+                for row in session.execute(
+                    select(AgentRow.id, AgentRow.pool_id, AgentRow.last_seen).where(
+                        AgentRow.id.in_(sorted({b.agent_id for b in beats}))
+                    )
+                )
+            }
+
+            def idle(b: _Beat) -> bool:
+                return b.agent_id not in busy and known.get(b.agent_id, ("", 0.0))[0] == b.pool_id
+
+            stamp = max(b.now for b in beats)
+            stale = sorted(
+                {
+                    b.agent_id
+                    for b in beats
+                    if idle(b) and known[b.agent_id][1] < stamp - self.fresh_seconds
+                }
+            )
+            if stale:
+                # One statement, rows in id order (two server processes never deadlock), and
+                # never moving last_seen backwards.
+                session.execute(
+                    update(AgentRow)
+                    .where(AgentRow.id.in_(stale), AgentRow.last_seen < stamp)
+                    .values(last_seen=stamp)
+                    .execution_options(synchronize_session=False)
+                )
+            return [b.agent_id in busy if b.pool_id is None else idle(b) for b in batch]
