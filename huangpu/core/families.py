@@ -13,8 +13,11 @@ Each visibility variable, and where it was checked (a job's runtime reads the sa
 - MetaX ``CUDA_VISIBLE_DEVICES``: MACA is CUDA-compatible; Ray's accelerator manager for MetaX
   uses it, ``ray/_private/accelerators/metax_gpu.py``, https://github.com/ray-project/ray
 - Iluvatar ``CUDA_VISIBLE_DEVICES``: CoreX is a CUDA-compatible stack (HAMi
-  docs/iluvatar-gpu-support.md, https://github.com/Project-HAMi/HAMi); not confirmed in
-  Iluvatar's own documentation, which is not public.
+  docs/iluvatar-gpu-support.md, https://github.com/Project-HAMi/HAMi; Iluvatar's own IX
+  device plugin exposes the cards as ``iluvatar.ai/gpu`` and CoreX ships ``libcudart`` under
+  /usr/local/corex, as InfiniTensor's server guide for the BI-100 shows:
+  https://github.com/LearningInfiniTensor/.github, server/iluvatar.md). Iluvatar's own SDK
+  manual is not public, so this stays second-hand.
 - Biren ``BR_VISIBLE_DEVICES``: HAMi's Biren device support injects it
   (https://github.com/Project-HAMi/HAMi, docs/biren-support.md); torch device ``supa``
   (torch_br) is unverified against Biren's own documentation.
