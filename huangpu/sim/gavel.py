@@ -4,7 +4,10 @@ Learning Workloads", OSDI '20; code: github.com/stanford-futuredata/gavel, MIT l
 - ``load_matrix``: ``simulation_throughputs.json`` → a ``ThroughputMatrix``. A job of scale
   factor k is its own workload class, ``"<model> x<k>"``, with the per-accelerator rate
   (Gavel's rate for the k-worker job ÷ k); scale factor 1 keeps the model's name.
-- ``continuous_jobs``: Gavel's ``generate_job`` for its continuous-arrival experiments
+- ``continuous_trace``: Gavel's continuous-arrival experiments. By default
+  (``generator="gavel"``) the jobs and arrivals are Gavel's own for the seed (``gavel_draws``,
+  below, with Poisson gaps). ``generator="numpy"`` keeps our earlier port of Gavel's
+  ``generate_job`` on our own streams
   (``scheduler/utils.py``): Poisson arrivals at ``jobs_per_hour``; a duration from
   ``_generate_duration`` (80% 10^U(1.5, 3) minutes, 20% 10^U(3, 4) minutes, "the Philly
   distribution") or, with ``durations_csv``, sampled from ``philly_job_distribution.csv``;
@@ -15,8 +18,8 @@ Learning Workloads", OSDI '20; code: github.com/stanford-futuredata/gavel, MIT l
   fairness policies.
 - ``static_trace``: Gavel's makespan experiment. ``gavel_draws`` ports the sequence of
   ``random.Random`` calls of Gavel's simulator, so seed s gives the very jobs Gavel's seed s
-  gave (scale factor, duration, model), all at time zero, on 1-GPU servers as in Gavel's
-  static sweep.
+  gave (scale factor, duration, model, and arrival time in continuous runs); the static
+  trace puts them all at time zero, on 1-GPU servers as in Gavel's static sweep.
 - ``read_trace``: Gavel's ``.trace`` files (tab-separated; 10 fields in ``physical_cluster``,
   7 in the older ``msr`` traces).
 
@@ -182,12 +185,28 @@ def continuous_trace(
     window: tuple[int, int] = (4000, 5000),
     multi_gpu: bool = False,
     philly_csv: bool = False,
+    generator: str = "gavel",
 ) -> Trace:
-    """Gavel's continuous-single (or -multiple) experiment: arrivals until the window is done."""
+    """Gavel's continuous-single (or -multiple) experiment: arrivals until the window is done.
+
+    ``generator="gavel"`` (default) draws Gavel's very arrivals, durations and models for the
+    seed (``gavel_draws`` with Poisson gaps: ``run_sweep_continuous.py`` passes its seed to
+    the ``Scheduler``, whose ``_initialize_seeds`` makes the same two streams as in the static
+    sweep); ``"numpy"`` keeps the earlier draw from our own streams (the only one that can
+    sample durations from ``philly_job_distribution.csv``, which Gavel's generator does not).
+    Servers have 4 GPUs, so multi-GPU jobs (``multi_gpu``) gang whole servers beyond 4.
+    """
     matrix = load_matrix(data_dir / "simulation_throughputs.json")
     world = parse_cluster_spec(cluster)
-    csv_path = data_dir / "philly_job_distribution.csv" if philly_csv else None
-    jobs = _jobs(matrix, seed, jobs_per_hour, multi_gpu, csv_path, 0, 4)
+    if generator == "gavel":
+        if philly_csv:
+            raise ValueError("generator=gavel draws Gavel's durations: use generator=numpy")
+        jobs = gavel_jobs(matrix, seed, 0, 4, multi_gpu, jobs_per_hour)
+    elif generator == "numpy":
+        csv_path = data_dir / "philly_job_distribution.csv" if philly_csv else None
+        jobs = _jobs(matrix, seed, jobs_per_hour, multi_gpu, csv_path, 0, 4)
+    else:
+        raise ValueError(f"unknown generator {generator!r}: use gavel or numpy")
     name = f"gavel-continuous(rate={jobs_per_hour:g}/h, seed={seed})"
     return Trace(
         name,
@@ -196,7 +215,12 @@ def continuous_trace(
         jobs,
         window=window,
         stop_after_window=True,
-        meta={"cluster": cluster, "seed": str(seed), "rate": str(jobs_per_hour)},
+        meta={
+            "cluster": cluster,
+            "seed": str(seed),
+            "rate": str(jobs_per_hour),
+            "generator": generator,
+        },
     )
 
 

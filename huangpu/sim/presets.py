@@ -1,7 +1,9 @@
 """Named experiments: a trace spec string → (Trace, round length), so CLI, sweep and bench
 build runs the same way.
 
-    gavel-continuous[:rate=5.6,seed=0,window=4000-5000,cluster=v100=36;p100=36;k80=36]
+    gavel-continuous[:rate=5.6,seed=0,window=4000-5000,cluster=v100=36;p100=36;k80=36,generator=gavel]
+                          Gavel's own arrivals and jobs for the seed (generator=numpy: our old
+                          draw, which alone takes durations=philly-csv)
     gavel-static[:jobs=700,seed=0,gpus_per_server=1,generator=gavel]
                           Gavel's own jobs for the seed (generator=numpy: our old draw)
     gavel-trace:FILE
@@ -68,6 +70,7 @@ def build(spec: TraceSpec, data: Path = DEFAULT_DATA) -> tuple[Trace, float]:
             (int(lo), int(hi)),
             multi_gpu=p.get("multi", "0") == "1",
             philly_csv=p.get("durations", "gavel") == "philly-csv",
+            generator=p.get("generator", "gavel"),
         )
         return trace, float(p.get("round", GAVEL_ROUND_S))
     if spec.kind == "gavel-static":

@@ -4,14 +4,21 @@ Each cycle solves ``maxmin.max_min_allocation`` for classes = (org, workload cla
 the accelerators of their pending and running jobs, capacity every accelerator of each chip
 model, weights the org weights spread over the org's classes. The LP says how many
 accelerators of which chip each class *should* hold. Then:
-- order: orgs furthest below their fair normalised compute first (starvation guard, then
-  priority still come first), then submit time;
-- where: chips the class's fair allocation includes first, cheapest per unit of work among
-  them; other chips only when those are full.
+- order: priority, then jobs whose org has received the smallest share of its fair rate
+  first (usage per second in the system over the LP's NCU per second for the org), then
+  submit time. This is Gavel's round priority (allocation
+  over the fraction of time received), counted since arrival rather than since Gavel's
+  last reset of received time;
+- where: each cycle a chip drawn from the class's LP mix (its share of time on each chip),
+  by a hash of (job, time), so that over many rounds a job runs on each chip in the LP's
+  proportions; then the other chips of the mix, larger share first; other chips only when
+  those are full.
 Running jobs count as the default workload class (the running table has no class column).
 """
 
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 
@@ -20,13 +27,34 @@ from huangpu.scheduling.maxmin import max_min_allocation
 from huangpu.scheduling.metrics import Block
 from huangpu.scheduling.policies import register
 from huangpu.scheduling.policies.base import MISS, CellPolicyBase
+from huangpu.scheduling.policies.fair_share_order import ordered
 from huangpu.scheduling.snapshot import FloatArray, IntArray, Snapshot
 
 OFF_PLAN = 1e100  # ranks after every chip in the class's fair share, before deadline misses
 
 
+class _Memo:
+    """The last LP and its answer: rounds in which no job arrived or ended ask the same LP.
+    One per process (a policy object lives for one cycle); a pure cache of a pure function."""
+
+    def __init__(self) -> None:
+        self._last: tuple[bytes, FloatArray] | None = None
+
+    def solve(self, *arrays: FloatArray) -> FloatArray:
+        key = b"|".join(a.tobytes() + str(a.shape).encode() for a in arrays)
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1]
+        answer = max_min_allocation(*arrays)
+        self._last = (key, answer)
+        return answer
+
+
+_MEMO = _Memo()
+
+
 class _Plan:
-    def __init__(self, s: Snapshot) -> None:
+    def __init__(self, s: Snapshot, memo: _Memo) -> None:
         n_cls = len(s.market.classes)
         group = s.job_org * n_cls + s.job_class
         r = s.running
@@ -44,7 +72,6 @@ class _Plan:
         per_org = np.bincount(orgs, minlength=s.n_orgs)
         weight = s.quotas.weight[orgs] / np.maximum(per_org[orgs], 1)
         weight = weight / weight.max() if weight.size else weight
-        rates = s.market.throughput[keys % n_cls]
         capacity: FloatArray = np.bincount(
             s.node_chip, weights=s.node_free.astype(np.float64), minlength=len(s.chips)
         ).astype(np.float64)
@@ -52,14 +79,37 @@ class _Plan:
             capacity += np.bincount(
                 s.node_chip[r.alloc_node], weights=r.alloc_count, minlength=len(s.chips)
             )
-        self.target = max_min_allocation(demand, weight, rates, capacity)
+        # Classes of the same workload class and weight are interchangeable in the LP: solve it
+        # once per such bundle and split each bundle's accelerators by demand. Every class
+        # then gets the bundle's normalised throughput, as in a solution of the full LP (the
+        # same max-min level; ε counts each class once), and Gavel's one-org-per-job load is
+        # a 26-class LP rather than one with a class per job.
+        bundle_key = np.stack([(keys % n_cls).astype(np.float64), weight])
+        bundles, bundle = np.unique(bundle_key, axis=1, return_inverse=True)
+        bundle = bundle.reshape(-1)
+        b_demand: FloatArray = np.bincount(
+            bundle, weights=demand, minlength=bundles.shape[1]
+        ).astype(np.float64)
+        b_count = np.bincount(bundle, minlength=bundles.shape[1]).astype(np.float64)
+        b_rates = s.market.throughput[bundles[0].astype(np.int64)]
+        b_target = memo.solve(b_demand, bundles[1], b_rates, capacity, b_count)
+        share = demand / np.maximum(b_demand[bundle], 1e-300)
+        self.target = b_target[bundle] * share[:, None]
+        # Each org's fair rate (NCU) under the LP, and the share of it received: usage per
+        # second in the system (the LP-weighted form of ``share_rate``; Gavel's round priority,
+        # allocation over fraction of time received) or, if larger, what it holds now.
         ncu = s.market.chip_ncu
         fair = np.bincount(orgs, weights=self.target @ ncu, minlength=s.n_orgs)
         held = np.zeros(s.n_orgs)
         if r.n:
             np.add.at(held, r.org[r.alloc_run], r.alloc_count * ncu[s.node_chip[r.alloc_node]])
-        # how far below its fair share each org is, as a fraction (1: gets nothing yet)
-        self.deficit = np.where(fair > 0, (fair - held) / np.maximum(fair, 1e-300), 0.0)
+        first = np.full(s.n_orgs, np.inf)
+        np.minimum.at(first, s.job_org, s.job_submit)
+        age = np.maximum(s.now - first, 1.0)
+        received = np.maximum(s.quotas.decayed_usage / age, held)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            behind = np.where(fair > 0, received / fair, np.inf)
+        self.behind = behind[s.job_org]
 
 
 @register("max-min-fairness")
@@ -71,16 +121,36 @@ class MaxMinFairness(CellPolicyBase):
 
     def plan(self, s: Snapshot) -> _Plan:
         if self._plan is None or self._plan[0] != id(s):
-            self._plan = (id(s), _Plan(s))
+            self._plan = (id(s), _Plan(s, _MEMO))
         return self._plan[1]
 
-    def tiebreak(self, s: Snapshot) -> list[FloatArray | IntArray]:
-        return [-s.job_priority, -self.plan(s).deficit[s.job_org], s.job_submit]
+    def order(self, snapshot: Snapshot) -> IntArray:
+        # No age-based starvation guard: max-min fairness gives every org with work a share,
+        # and a guard that puts every job older than 6 h first turns a continuous load into
+        # first-come first-served (as for ``max-min-share``).
+        return ordered(snapshot, self.plan(snapshot).behind)
 
     def rank_key(self, snapshot: Snapshot, block: Block, cells: Cells) -> FloatArray:
         plan = self.plan(snapshot)
         target = plan.target[plan.job_group[block.rows]]  # jobs × chips
-        on_plan = np.take(target, cells.chip, axis=1) > 1e-9
+        # The LP's mix for the job: the share of its time it should spend on each chip.
+        mix = target / np.maximum(target.sum(axis=1, keepdims=True), 1e-300)
+        # Draw this cycle's chip from the mix, by a hash of (job, now): over many rounds a job
+        # runs on each chip in the LP's proportions, with no state kept in the policy.
+        u = np.array(
+            [zlib.crc32(f"{snapshot.job_keys[r]}@{snapshot.now:.3f}".encode()) / 2**32
+             for r in block.rows.tolist()]
+        )  # fmt: skip
+        drawn = (np.cumsum(mix, axis=1) <= u[:, None]).sum(axis=1)
+        cell_mix = np.take(mix, cells.chip, axis=1)
+        on_plan = cell_mix > 1e-9
+        is_drawn = cells.chip[None, :] == drawn[:, None]
+        # drawn chip first, then the other chips of the mix (larger share first, cheaper per
+        # unit of work among equals), then chips off the plan
+        key = np.where(
+            on_plan,
+            np.where(is_drawn, 0.0, 2.0 - cell_mix) + block.cost * 1e-12,
+            OFF_PLAN + block.cost,
+        )
         runtime = np.nan_to_num(block.runtime, nan=0.0)
-        key = np.where(on_plan, block.cost, OFF_PLAN + block.cost)
         return np.asarray(np.where(block.misses, MISS + runtime, key), dtype=np.float64)

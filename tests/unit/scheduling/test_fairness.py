@@ -89,3 +89,40 @@ def test_max_min_policy_serves_the_org_below_its_share_first() -> None:
     s = b.build()
     order = [s.job_keys[i] for i in get_policy("max-min-fairness").order(s)]
     assert order == ["b", "a"]
+
+
+def test_max_min_lp_merged_classes_reach_the_same_optimum() -> None:
+    from huangpu.scheduling.maxmin import max_min_allocation
+
+    # Six one-job classes of two workload kinds on two chips, and the same LP with each kind
+    # merged into one row (``count`` = 3): the same max-min level and the same ε term, and
+    # the merged row's accelerators split evenly give every job that level.
+    kinds = np.array([0, 0, 0, 1, 1, 1])
+    kind_rates = np.array([[4.0, 1.0], [1.0, 0.8]])
+    capacity = np.array([2.0, 2.0])
+    full = max_min_allocation(np.ones(6), np.ones(6), kind_rates[kinds], capacity)
+    merged = max_min_allocation(
+        np.array([3.0, 3.0]), np.ones(2), kind_rates, capacity, np.array([3.0, 3.0])
+    )
+
+    def normalised(y: np.ndarray, rates: np.ndarray, demand: np.ndarray) -> np.ndarray:
+        return np.asarray((y * rates).sum(axis=1) / (demand * rates.max(axis=1)))
+
+    n_full = normalised(full, kind_rates[kinds], np.ones(6))
+    n_merged = normalised(merged, kind_rates, np.array([3.0, 3.0]))
+    assert n_full.min() == pytest.approx(n_merged.min(), abs=1e-6)
+    assert n_full.sum() == pytest.approx(3 * n_merged.sum(), abs=1e-6)
+
+
+def test_max_min_policy_serves_the_org_furthest_below_its_rate_not_the_oldest() -> None:
+    # In rounds nothing is held when a round is planned: the order is by service received
+    # per second in the system over the LP's rate, so an old job that has had its share goes
+    # after a younger one that has had none (no 6-hour "oldest first" guard, no FIFO).
+    b = SnapshotBuilder(["a100"], ["sh"], now=100_000.0)
+    b.add_node(0, "n1", 0, "r", [8], 80)
+    b.set_quotas(Quotas(decayed_usage=np.array([90_000.0, 0.0])))
+    b.add_job("served", 1, 1, 0, [0], 0, 0, 0.0)  # org 0: ~0.9 device-s per s since t = 0
+    b.add_job("fresh", 1, 1, 0, [0], 1, 0, 70_000.0)  # org 1: nothing yet, but > 6 h old
+    s = b.build()
+    order = [s.job_keys[i] for i in get_policy("max-min-fairness").order(s)]
+    assert order == ["fresh", "served"]
