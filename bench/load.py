@@ -522,6 +522,35 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def runqueue_ns(pids: list[int]) -> dict[tuple[int, str], int]:
+    """Per thread of these processes, nanoseconds spent runnable but waiting for a core
+    (/proc/PID/task/TID/schedstat, second field)."""
+    out = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with (
+                    contextlib.suppress(OSError, IndexError, ValueError),
+                    open(f"/proc/{pid}/task/{tid}/schedstat") as f,
+                ):
+                    out[(pid, tid)] = int(f.read().split()[1])
+    return out
+
+
+def runqueue_seconds(before: dict[tuple[int, str], int], pids: list[int]) -> float:
+    """Run-queue wait since ``before`` of the threads alive now (a thread started since
+    counts whole; one that ended meanwhile is lost)."""
+    after = runqueue_ns(pids)
+    return sum(ns - before.get(key, 0) for key, ns in after.items()) / 1e9
+
+
+def machine_cpu() -> list[int]:
+    """/proc/stat's first line: jiffies of user, nice, system, idle, iowait, irq, softirq,
+    steal for the whole machine."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
 def postgres_pids(pg: PostgresServer) -> list[int]:
     """The postmaster and its backends."""
     if pg.pid is None:
@@ -643,6 +672,7 @@ def main() -> int:
         time.sleep(max(0.0, start_at + 1.0 - time.time()))  # heartbeats flow before submits
         pids = [server.pid, *descendants(server.pid)]
         cpu0, pg0, w0 = cpu_seconds(pids), cpu_seconds(postgres_pids(pg)), time.perf_counter()
+        rq0, stat0 = runqueue_ns(pids), machine_cpu()
         me0 = time.process_time()
         spy = None
         if args.py_spy:
@@ -674,6 +704,13 @@ def main() -> int:
         info["submit_client_cpu_cores"] = round((time.process_time() - me0) / wall, 2)
         info["server_cpu_cores"] = round((cpu_seconds(pids) - cpu0) / wall, 2)
         info["postgres_cpu_cores"] = round((cpu_seconds(postgres_pids(pg)) - pg0) / wall, 2)
+        # Runnable but not running: how long the server's threads queued for a core.
+        info["server_runqueue_wait_cores"] = round(runqueue_seconds(rq0, pids) / wall, 2)
+        spent = [b - a for a, b in zip(stat0, machine_cpu(), strict=True)]
+        names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+        info["machine_cpu_share"] = {
+            name: round(x / max(1, sum(spent)), 3) for name, x in zip(names, spent, strict=True)
+        }
         parts = []
         with console.status("waiting for the heartbeat processes' reports…"):
             for _ in hb_procs:
@@ -786,6 +823,11 @@ def print_report(
         f"PostgreSQL {info.get('postgres_cpu_cores')}, submit client "
         f"{info.get('submit_client_cpu_cores')}, heartbeat clients "
         f"{info.get('heartbeat_client_cpu_cores')}; setup {info.get('setup_s')} s"
+    )
+    share = info.get("machine_cpu_share", {})
+    out.print(
+        f"server threads waiting for a core: {info.get('server_runqueue_wait_cores')} cores' "
+        f"worth; whole machine: idle {share.get('idle', 0):.0%}, steal {share.get('steal', 0):.0%}"
     )
     out.print(f"before: {info['uptime_before']}\nafter:  {info['uptime_after']}")
     for r in results:

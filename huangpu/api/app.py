@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError
 
 from huangpu import __version__
 from huangpu.api.auth import TokenCache
+from huangpu.api.fastpoll import FastPollMiddleware
 from huangpu.api.guards import BodyGuardMiddleware
 from huangpu.api.metrics import Metrics, MetricsMiddleware
 from huangpu.api.ratelimit import Limits, RateLimitMiddleware, TokenBucket
@@ -124,7 +125,8 @@ def create_app(platform: Platform) -> FastAPI:
             message = "request body is not valid JSON"
         return _error(422, "invalid_input", f"{field}: {message}" if field else message, field)
 
-    # Added last runs first: request id, metrics, rate limits, then the body guard (issue 9).
+    # Added last runs first: the idle-poll fast path, request id, metrics, rate limits, then
+    # the body guard (issue 9).
     settings = platform.settings
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     limits = Limits(
@@ -134,5 +136,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.add_middleware(RateLimitMiddleware, limits=limits)
     app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: idle heartbeats are answered before any of the above (api/fastpoll.py).
+    app.add_middleware(FastPollMiddleware, platform=platform)
 
     return app

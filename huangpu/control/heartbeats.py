@@ -26,9 +26,11 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, String, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from huangpu.core.states import LEASED, JobState
 from huangpu.store.db import Database
@@ -48,6 +50,17 @@ class _Beat:
     done: Future[bool]
 
 
+def one_of(
+    session: Session, column: InstrumentedAttribute[Any], ids: list[str]
+) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL ``column = ANY(:ids)`` with one array parameter, whose
+    SQL text is the same for every batch size. An IN list is rendered and parsed anew for
+    each size (a share of the writer's CPU at 1,000 heartbeats a second)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=ARRAY(String)))
+    return column.in_(ids)
+
+
 def agents_with_work(session: Session, agent_ids: Iterable[str]) -> set[str]:
     """Those of ``agent_ids`` with a lease to take, or a cancel or a preemption to pass on
     (the same conditions as ``AgentService.poll_once`` hands out)."""
@@ -63,8 +76,8 @@ def agents_with_work(session: Session, agent_ids: Iterable[str]) -> set[str]:
     )
     found = session.scalars(
         select(JobRow.agent_id)
-        .where(JobRow.agent_id.in_(ids), work)
-        .union(preempted.where(JobRow.agent_id.in_(ids), JobRow.state.in_(_LEASED)))
+        .where(one_of(session, JobRow.agent_id, ids), work)
+        .union(preempted.where(one_of(session, JobRow.agent_id, ids), JobRow.state.in_(_LEASED)))
     )
     return {agent_id for agent_id in found if agent_id is not None}
 
@@ -142,7 +155,7 @@ class HeartbeatQueue:
                 row.id: (row.pool_id, row.last_seen)
                 for row in session.execute(
                     select(AgentRow.id, AgentRow.pool_id, AgentRow.last_seen).where(
-                        AgentRow.id.in_(sorted({b.agent_id for b in beats}))
+                        one_of(session, AgentRow.id, sorted({b.agent_id for b in beats}))
                     )
                 )
             }
@@ -163,7 +176,7 @@ class HeartbeatQueue:
                 # never moving last_seen backwards.
                 session.execute(
                     update(AgentRow)
-                    .where(AgentRow.id.in_(stale), AgentRow.last_seen < stamp)
+                    .where(one_of(session, AgentRow.id, stale), AgentRow.last_seen < stamp)
                     .values(last_seen=stamp)
                     .execution_options(synchronize_session=False)
                 )

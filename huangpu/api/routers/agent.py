@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from huangpu.api.auth import Principal, require
+from huangpu.api.fastpoll import SKIP_BEAT
 from huangpu.core.protocol import (
     PollRequest,
     PollResponse,
@@ -46,8 +47,14 @@ async def poll(body: PollRequest, request: Request, who: AgentToken) -> PollResp
     # thread-pool hop; anything else, or an idle agent with work waiting, takes the full poll,
     # which renews leases and records the heartbeat. Later passes only check, through the same
     # group commit, until there is something to hand out.
+    # huangpu.api.fastpoll answers plainly idle polls before routing; when its heartbeat found
+    # work waiting it hands the poll on marked, so the heartbeat is not run twice.
     response = IDLE
-    if body.running or not await asyncio.wrap_future(service.beat(_pool(who), body.agent_id)):
+    if (
+        body.running
+        or request.scope.get(SKIP_BEAT)
+        or not await asyncio.wrap_future(service.beat(_pool(who), body.agent_id))
+    ):
         response = await run_in_threadpool(
             partial(service.poll_once, idle_checked=True),
             _pool(who),
