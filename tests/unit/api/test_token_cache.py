@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from huangpu.api.auth import Principal, TokenCache
+from tests.aio import run_async
 
 AGENT = Principal("tok_1", "agent", None, "pool_1")
 
@@ -46,7 +47,7 @@ def test_concurrent_misses_share_one_lookup() -> None:
     async def main() -> list[Any]:
         return await asyncio.gather(*(cache.lookup_shared("s3cret") for _ in range(50)))
 
-    assert asyncio.run(main()) == [AGENT] * 50
+    assert run_async(main) == [AGENT] * 50
     assert cache.calls == 1
     assert cache.cached("s3cret") == (True, AGENT)
     assert not cache._inflight  # nothing left behind
@@ -58,7 +59,7 @@ def test_different_secrets_are_looked_up_separately() -> None:
     async def main() -> list[Any]:
         return await asyncio.gather(*(cache.lookup_shared(f"s{i % 3}") for i in range(9)))
 
-    asyncio.run(main())
+    run_async(main)
     assert cache.calls == 3
 
 
@@ -74,7 +75,7 @@ def test_a_revocation_during_a_lookup_is_not_undone_by_it() -> None:
         second = await cache.lookup_shared("s3cret")
         return await first, second
 
-    assert asyncio.run(main()) == (AGENT, None)
+    assert run_async(main) == (AGENT, None)
     assert cache.calls == 2
     # The slow first lookup ended last, but its pre-revocation answer was not cached.
     assert cache.cached("s3cret") == (True, None)
