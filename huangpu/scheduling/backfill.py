@@ -34,14 +34,23 @@ class Releases:
     arrays are built only when a reservation is computed (once per cycle)."""
 
     def __init__(self, node: IntArray, count: IntArray, time: FloatArray) -> None:
-        self._parts: list[tuple[IntArray, IntArray, FloatArray]] = [(node, count, time)]
+        self._base = (node, count, time)
+        self._rows: list[IntArray] = []
+        self._counts: list[int] = []  # per add: accelerators on each of its nodes
+        self._times: list[float] = []
 
     def add(self, node_rows: IntArray, accel: int, end: float) -> None:
-        n = len(node_rows)
-        self._parts.append((node_rows, np.full(n, accel, dtype=np.int64), np.full(n, end)))
+        self._rows.append(node_rows)
+        self._counts.append(accel)
+        self._times.append(end)
 
     def arrays(self) -> tuple[IntArray, IntArray, FloatArray]:
-        node, count, time = (np.concatenate(cols) for cols in zip(*self._parts, strict=True))
+        node, count, time = self._base
+        if self._rows:
+            sizes = np.fromiter((len(r) for r in self._rows), dtype=np.int64, count=len(self._rows))
+            node = np.concatenate([node, *self._rows])
+            count = np.concatenate([count, np.repeat(np.array(self._counts, np.int64), sizes)])
+            time = np.concatenate([time, np.repeat(np.array(self._times, np.float64), sizes)])
         return node.astype(np.int64), count.astype(np.int64), time.astype(np.float64)
 
 

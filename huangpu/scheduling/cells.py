@@ -20,6 +20,8 @@ import numpy as np
 
 from huangpu.scheduling.snapshot import FloatArray, IntArray, Snapshot
 
+_NO_ROOM = np.iinfo(np.int64).max
+
 
 @dataclass(frozen=True, eq=False)
 class Cells:
@@ -38,7 +40,33 @@ class Cells:
         return len(self.pool)
 
 
+# The last node layout and its cells: a simulator (or a control loop between node changes)
+# offers the same nodes every cycle, so their grouping is built once. Cells is never written.
+_last_cells: tuple[tuple[int, bytes, bytes, bytes, bytes], Cells] | None = None
+
+
 def build_cells(s: Snapshot) -> Cells:
+    global _last_cells
+    layout = (
+        len(s.chips),
+        s.node_pool.tobytes(),
+        s.node_chip.tobytes(),
+        s.node_domain.tobytes(),
+        s.node_mem_gib.tobytes(),
+    )
+    if _last_cells is not None and _last_cells[0] == layout:
+        return _last_cells[1]
+    cells = _build_cells(s)
+    for array in (
+        cells.pool, cells.chip, *cells.nodes, *cells.local_domain, cells.mem_min,
+        cells.mem_max, cells.max_domain_nodes, cells.n_domains, cells.node_cell,
+    ):  # fmt: skip
+        array.setflags(write=False)  # shared by later cycles: read-only
+    _last_cells = (layout, cells)
+    return cells
+
+
+def _build_cells(s: Snapshot) -> Cells:
     key = s.node_pool * max(len(s.chips), 1) + s.node_chip
     order = np.argsort(key, kind="stable")
     keys, starts = np.unique(key[order], return_index=True)
@@ -77,6 +105,13 @@ class CellState:
         self.max_free = np.array(
             [int(self.free[r].max()) for r in cells.nodes], dtype=np.int64
         ).reshape(cells.n)
+        # Plain-int mirrors for the one-node fast paths (a cell holds a few nodes, where a
+        # Python loop beats numpy's per-call overhead); ``take`` keeps them in step.
+        self._free0: list[int] = s.node_free.tolist()
+        self._free_py: list[int] = list(self._free0)
+        self._rows_py: list[list[int]] = [r.tolist() for r in cells.nodes]
+        self._node_cell: list[int] = cells.node_cell.tolist()
+        self._mem_min_py: list[float] = cells.mem_min.tolist()
 
     def fit(
         self,
@@ -91,6 +126,8 @@ class CellState:
 
         ``held``: leave the devices held for the head job's reservation alone (long jobs).
         """
+        if nodes == 1 and free is None and not held and not min_mem > self._mem_min_py[c]:
+            return self._best_one(c, accel)
         mem_key = min_mem if min_mem > self.cells.mem_min[c] else 0.0
         key = (c, accel, nodes, mem_key, held, free is None)
         if free is None or free is self.s.node_free:
@@ -104,6 +141,18 @@ class CellState:
             return found
         return self._fit(c, accel, nodes, min_mem, free, held)
 
+    def _best_one(self, c: int, accel: int) -> IntArray | None:
+        """``_fit`` for one node on the cycle's free devices, no hold, no memory filter: the
+        same best fit (fewest free devices that fit, ties first) over plain ints. No need
+        for the dead-shape memo: free devices only shrink, so the answer stays None."""
+        fl = self._free_py
+        pick, least = -1, 0
+        for k, n in enumerate(self._rows_py[c]):
+            f_n = fl[n]
+            if f_n >= accel and (pick < 0 or f_n < least):
+                pick, least = k, f_n
+        return self.cells.nodes[c][pick : pick + 1] if pick >= 0 else None
+
     def _fit(
         self, c: int, accel: int, nodes: int, min_mem: float, free: IntArray | None, held: bool
     ) -> IntArray | None:
@@ -116,7 +165,7 @@ class CellState:
             ok &= self.s.node_mem_gib[rows] >= min_mem
         if nodes == 1:
             # Best fit in one pass: the fewest free devices among nodes that fit.
-            masked = np.where(ok, f, np.iinfo(np.int64).max)
+            masked = np.where(ok, f, _NO_ROOM)
             best = int(masked.argmin())
             return rows[best : best + 1] if ok[best] else None
         local = self.cells.local_domain[c]
@@ -136,12 +185,29 @@ class CellState:
         the held ones come back in time; the hold shrinks with them (EASY backfill).
         """
         s = self.s
+        if len(node_rows) == 1:
+            n = int(node_rows[0])
+            left = self._free_py[n]
+            used = self._free0[n] - left
+            key = s.node_keys[n]
+            one = [(key, d) for d in s.node_free_devices[n][used : used + accel]]
+            self._free_py[n] = left - accel
+            self.free[n] = left - accel
+            if short:
+                self.hold[n] = max(int(self.hold[n]) - accel, 0)
+            c = self._node_cell[n]
+            if left >= self.max_free[c]:  # it held the cell's largest free block: recount
+                fl = self._free_py
+                self.max_free[c] = max([fl[r] for r in self._rows_py[c]])
+            return one
         devices: list[tuple[str, int]] = []
         for n in node_rows.tolist():
             used = int(s.node_free[n] - self.free[n])
             key = s.node_keys[n]
             devices.extend((key, d) for d in s.node_free_devices[n][used : used + accel])
         self.free[node_rows] -= accel
+        for n in node_rows.tolist():
+            self._free_py[n] = int(self.free[n])
         if short:
             self.hold[node_rows] = np.maximum(self.hold[node_rows] - accel, 0)
         c = int(self.cells.node_cell[int(node_rows[0])])

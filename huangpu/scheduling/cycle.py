@@ -55,8 +55,12 @@ def run_cycle(snapshot: Snapshot, policy: Policy | CellPolicy | str = "first-fit
                 pending.append(decision)
                 pending_rows.append(job)
                 continue
-            taken = np.array([node_index[k] for k in decision.node_keys], dtype=np.int64)
-            free[taken] -= int(s.job_accel[job])
+            keys = decision.node_keys
+            if len(keys) == 1:
+                free[node_index[keys[0]]] -= int(s.job_accel[job])
+            else:
+                taken = np.array([node_index[k] for k in keys], dtype=np.int64)
+                free[taken] -= int(s.job_accel[job])
             placements.append(decision)
 
     # 4. Stats, for the wall screen and the cycle log.

@@ -16,7 +16,7 @@ Pure and deterministic: the same snapshot and policy give the same result.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -69,6 +69,18 @@ def _releases(s: Snapshot) -> Releases:
     return Releases(r.alloc_node.copy(), r.alloc_count.copy(), r.end[r.alloc_run].copy())
 
 
+class _BlockLists(NamedTuple):
+    """A block's per-job columns as lists (row ``i`` of the block)."""
+
+    ranked: list[list[int]]  # cells, best first
+    allowed: list[list[bool]]  # ... whether each is allowed, in that order
+    accel: list[int]
+    nodes: list[int]
+    org: list[int]
+    mem: list[float]
+    runtime: list[list[float]]  # per cell, in cell order
+
+
 class _Cycle:
     def __init__(self, s: Snapshot, policy: CellPolicy) -> None:
         self.s = s
@@ -79,12 +91,17 @@ class _Cycle:
         self.quota = QuotaState(s)
         self.family = s.quotas.chip_family[self.cells.chip]
         self.cell_ncu = s.market.chip_ncu[self.cells.chip]
+        self._ncu_py: list[float] = self.cell_ncu.tolist()
+        self._family_py: list[int] = self.family.tolist()
+        self._pool_py: list[int] = self.cells.pool.tolist()
+        self._chip_py: list[int] = self.cells.chip.tolist()
         self.hold: Hold | None = None
         self.head: str | None = None
         self.releases = _releases(s)
         self.placements: list[Placement] = []
         self.pending: dict[int, Pending] = {}
         self.waiting: list[int] = []  # jobs pending for capacity, in order: preemption input
+        self._lists = _BlockLists([], [], [], [], [], [], [])
         if s.held.active:
             # An incremental cycle: keep the reservation the last full cycle made.
             rows = s.held.node_rows
@@ -123,9 +140,20 @@ class _Cycle:
                 allowed & (self.start_max_free[None, :] >= accel[:, None]), ranked, axis=1
             )
             first_then = ranked[np.arange(len(rows)), fit_then.argmax(axis=1)]
+            # Plain lists for the per-job loop (numpy's per-element access dominates there).
+            self._lists = _BlockLists(
+                ranked.tolist(),
+                np.take_along_axis(allowed, ranked, axis=1).tolist(),
+                accel.tolist(),
+                s.job_nodes[rows].tolist(),
+                s.job_org[rows].tolist(),
+                s.job_min_mem[rows].tolist(),
+                block.runtime.tolist(),
+            )
+            fails, viable_l = block.fails.tolist(), viable.tolist()
             for i, job in enumerate(rows.tolist()):
-                if block.fails[i] or viable[i] or (self.head is None and self.policy.backfill):
-                    self._decide(job, i, block, ranked[i])
+                if fails[i] or viable_l[i] or (self.head is None and self.policy.backfill):
+                    self._decide(job, i, block)
                 elif s.job_nodes[job] == 1:
                     self.waiting.append(job)
                     where = int(first_then[i]) if at_start[i] else int(best[i])
@@ -139,23 +167,29 @@ class _Cycle:
         preemptions = self._preempt() if self.policy.preemption and s.running.n else []
         return self._result(preemptions)
 
-    def _decide(self, job: int, i: int, b: Block, ranked: IntArray) -> None:
+    def _decide(self, job: int, i: int, b: Block) -> None:
         s = self.s
         if b.fails[i]:
             structural = structural_pending(s, job, b, i, self.cells)
             assert structural is not None  # fails > 0 means some stage is empty
             self.pending[job] = structural
             return
-        cand = ranked[b.allowed[i, ranked]]
-        accel, nodes = int(s.job_accel[job]), int(s.job_nodes[job])
-        org, mem = int(s.job_org[job]), float(s.job_min_mem[job])
+        lists = self._lists
+        # The allowed cells, best first.
+        cand = [c for c, ok in zip(lists.ranked[i], lists.allowed[i], strict=True) if ok]
+        accel, nodes = lists.accel[i], lists.nodes[i]
+        org, mem = lists.org[i], lists.mem[i]
         total = accel * nodes
         quota_blocked: int | None = None
         held_back = False
-        for c in cand[self.state.max_free[cand] >= accel].tolist():
-            ncu = total * float(self.cell_ncu[c])
-            family = int(self.family[c])
-            end = s.now + float(b.runtime[i, c])  # NaN when unknown
+        max_free = self.state.max_free
+        runtime = lists.runtime[i]
+        for c in cand:
+            if max_free[c] < accel:
+                continue
+            ncu = total * self._ncu_py[c]
+            family = self._family_py[c]
+            end = s.now + runtime[c]  # NaN when unknown
             hold = self.hold
             long_job = hold is not None and c == hold.cell and not end <= hold.start
             rows_ = self.state.fit(c, accel, nodes, mem, held=long_job)
@@ -172,16 +206,18 @@ class _Cycle:
             self.placements.append(
                 Placement(
                     job_key=s.job_keys[job],
-                    pool_index=int(self.cells.pool[c]),
+                    pool_index=self._pool_py[c],
                     node_keys=tuple(s.node_keys[n] for n in rows_.tolist()),
                     devices=tuple(devices),
-                    chip_index=int(self.cells.chip[c]),
+                    chip_index=self._chip_py[c],
                     note=placement_note(s, self.cells, b, i, c, cand),
                     backfilled=hold is not None,
                 )
             )
             return
-        self.pending[job] = self._waiting_reason(job, i, b, cand, quota_blocked, held_back)
+        self.pending[job] = self._waiting_reason(
+            job, i, b, np.array(cand, dtype=np.int64), quota_blocked, held_back
+        )
 
     def _capacity_pending(self, job: int, at_start: bool, best: int, largest: int) -> Pending:
         """WAITING_FOR_CAPACITY or BLOCKED_BY_JOBS_AHEAD for a one-node job, from the batch."""

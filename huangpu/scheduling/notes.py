@@ -9,6 +9,8 @@ what the deadline cost when the cheapest pool would have missed it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from huangpu.scheduling.cells import Cells
@@ -85,13 +87,15 @@ def _where(s: Snapshot, cells: Cells, c: int) -> str:
     return f"{s.pools[int(cells.pool[c])]} ({s.chips[int(cells.chip[c])]})"
 
 
-def placement_note(s: Snapshot, cells: Cells, b: Block, i: int, c: int, cand: IntArray) -> str:
+def placement_note(
+    s: Snapshot, cells: Cells, b: Block, i: int, c: int, cand: IntArray | list[int]
+) -> str:
     parts = [f"on {_where(s, cells, c)}"]
     net = float(b.net_price[i, c])
     if net > 0:
         parts.append(f"{net / 100:.2f} CNY per accelerator-hour after vouchers")
     runtime = float(b.runtime[i, c])
-    if np.isfinite(runtime):
+    if math.isfinite(runtime):
         parts.append(f"about {_duration(runtime)} to finish")
     first = int(cand[0])
     if first != c:
@@ -102,7 +106,7 @@ def placement_note(s: Snapshot, cells: Cells, b: Block, i: int, c: int, cand: In
             slower = 100.0 * (1.0 - b.speed[i, c] / b.speed[i, first])
             how = f"runs {slower:.0f}% slower"
         parts.append(f"first choice {_where(s, cells, first)} was full; this {how}")
-    if np.isfinite(s.job_deadline[int(b.rows[i])]):
+    if math.isfinite(float(s.job_deadline[int(b.rows[i])])):
         if b.misses[i, c]:
             parts.append("no free pool meets the deadline, so the fastest free one was chosen")
         else:

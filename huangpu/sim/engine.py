@@ -101,7 +101,18 @@ class _Columns:
         "attained",
         "isolated",
     )
-    INT = ("devices", "accel", "nodes", "cls", "org", "chip", "pool", "preempt", "migrate")
+    INT = (
+        "devices",
+        "accel",
+        "nodes",
+        "cls",
+        "org",
+        "chip",
+        "pool",
+        "preempt",
+        "migrate",
+        "priority",
+    )
     submit: Any
     work: Any
     remaining: Any
@@ -120,6 +131,7 @@ class _Columns:
     pool: Any
     preempt: Any
     migrate: Any
+    priority: Any
 
     def __init__(self, n_chips: int, capacity: int = 1024) -> None:
         self.capacity = capacity
@@ -181,6 +193,7 @@ class Engine:
         self.c = _Columns(len(w.chips))
         self.n = 0
         self.jobs: list[SimJob] = []
+        self.job_keys: list[str] = []
         self.key_index: dict[str, int] = {}
         self.org_names: list[str] = []
         self.org_index: dict[str, int] = {}
@@ -226,6 +239,7 @@ class Engine:
         i, c = self.n, self.c
         self.n += 1
         self.jobs.append(job)
+        self.job_keys.append(job.key)
         if job.key in self.key_index:
             raise ValueError(f"job key {job.key!r} appears twice in trace {self.trace.name}")
         self.key_index[job.key] = i
@@ -243,6 +257,7 @@ class Engine:
         c.submit[i], c.work[i], c.remaining[i] = t, job.work, job.work
         c.accel[i], c.nodes[i], c.devices[i] = job.accel, job.nodes, job.accel * job.nodes
         c.cls[i], c.org[i], c.chip[i], c.pool[i] = cls, org, -1, -1
+        c.priority[i] = job.priority
         if job.chips:
             unknown = [x for x in job.chips if x not in self.world.chips]
             c.accepts[i] = [x in job.chips for x in self.world.chips]
@@ -316,6 +331,7 @@ class Engine:
             node_free = free_mask.sum(axis=1)
             free_devices = tuple(tuple(np.flatnonzero(r).tolist()) for r in free_mask)
         org_codes, job_org = np.unique(c.org[rows], return_inverse=True)
+        keys = self.job_keys
         return Snapshot(
             chips=w.chips,
             pools=w.pool_names,
@@ -328,14 +344,14 @@ class Engine:
             node_free=node_free,
             node_mem_gib=w.node_mem,
             node_free_devices=free_devices,
-            job_keys=tuple(self.jobs[i].key for i in rows.tolist()),
+            job_keys=tuple([keys[i] for i in rows.tolist()]),
             job_accel=c.accel[rows],
             job_nodes=c.nodes[rows],
             job_min_mem=np.zeros(rows.size),
             job_chip_mask=c.accepts[rows],
             job_pool_mask=np.ones((rows.size, len(w.pools)), dtype=np.bool_),
             job_org=job_org.astype(np.int64),
-            job_priority=np.array([self.jobs[i].priority for i in rows.tolist()], np.int64),
+            job_priority=c.priority[rows],
             job_submit=c.submit[rows],
             now=t,
             orgs=tuple(self.org_names[o] for o in org_codes.tolist()),
