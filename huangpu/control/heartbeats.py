@@ -11,7 +11,8 @@ after the poll arrived, and its ``last_seen`` is written before the answer leave
 
 Anything that is not plainly idle (unknown agent, another pool's agent, work waiting) is answered
 ``False`` and goes the full way (``AgentService.poll_once``), which raises the right error or
-hands out the work. ``check`` is the same query without the write, for long-polls that wait.
+hands out the work. ``check`` is the same query without the write; ``sweep`` asks it once for
+many agents (every long-poll waiting in a server process, huangpu/api/pollwait.py).
 
 Safe with several server processes on PostgreSQL: batches are independent transactions that
 only UPDATE ``agents.last_seen`` (in id order, so two batches never deadlock), and a newer
@@ -39,6 +40,9 @@ from huangpu.store.quota_models import JobPreemptionRow
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 512
+# Ids per statement in agents_with_work on SQLite (each id is bound twice; SQLite allows
+# 32,766 parameters). PostgreSQL takes any number in one array parameter.
+SQLITE_CHUNK = 2000
 _LEASED = [s.value for s in LEASED]
 
 
@@ -48,6 +52,12 @@ class _Beat:
     agent_id: str
     now: float
     done: Future[bool]
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    agent_ids: list[str]
+    done: Future[set[str]]
 
 
 def one_of(
@@ -67,6 +77,15 @@ def agents_with_work(session: Session, agent_ids: Iterable[str]) -> set[str]:
     ids = sorted(set(agent_ids))
     if not ids:
         return set()
+    if len(ids) > SQLITE_CHUNK and session.get_bind().dialect.name != "postgresql":
+        found: set[str] = set()
+        for start in range(0, len(ids), SQLITE_CHUNK):
+            found |= _with_work(session, ids[start : start + SQLITE_CHUNK])
+        return found
+    return _with_work(session, ids)
+
+
+def _with_work(session: Session, ids: list[str]) -> set[str]:
     work = (JobRow.state == JobState.SCHEDULED.value) | (
         JobRow.cancel_requested.is_(True) & JobRow.state.in_(_LEASED)
     )
@@ -93,7 +112,7 @@ class HeartbeatQueue:
     def __init__(self, db: Database, fresh_seconds: float = 0.0) -> None:
         self.db = db
         self.fresh_seconds = fresh_seconds
-        self._queue: queue.SimpleQueue[_Beat | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Beat | _Sweep | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="heartbeat-writer", daemon=True)
         self._thread.start()
 
@@ -108,6 +127,12 @@ class HeartbeatQueue:
         self._queue.put(_Beat(None, agent_id, 0.0, done))
         return done
 
+    def sweep(self, agent_ids: list[str]) -> Future[set[str]]:
+        """Those of ``agent_ids`` with work waiting: ``check`` for many agents in one read."""
+        done: Future[set[str]] = Future()
+        self._queue.put(_Sweep(list(agent_ids), done))
+        return done
+
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
@@ -117,7 +142,7 @@ class HeartbeatQueue:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            batch: list[_Beat | _Sweep] = [first]
             closing = False
             while len(batch) < MAX_BATCH:
                 try:
@@ -128,9 +153,28 @@ class HeartbeatQueue:
                     closing = True
                     break
                 batch.append(item)
-            self._serve(batch)
+            # A caller that gave up cancelled its future (asyncio.wrap_future passes a
+            # cancelled request on): it is not served, and the rest can no longer be
+            # cancelled, so setting their results cannot fail.
+            live = [item for item in batch if item.done.set_running_or_notify_cancel()]
+            sweeps = [item for item in live if isinstance(item, _Sweep)]
+            beats = [item for item in live if isinstance(item, _Beat)]
+            for sweep in sweeps:
+                self._serve_sweep(sweep)
+            if beats:
+                self._serve(beats)
             if closing:
                 return
+
+    def _serve_sweep(self, sweep: _Sweep) -> None:
+        try:
+            with self.db.read() as session:
+                busy = agents_with_work(session, sweep.agent_ids)
+        except Exception as error:
+            log.exception("heartbeat sweep failed")
+            sweep.done.set_exception(error)
+            return
+        sweep.done.set_result(busy)
 
     def _serve(self, batch: list[_Beat]) -> None:
         try:

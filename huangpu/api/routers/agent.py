@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive
 
 from huangpu.api.auth import Principal, require
 from huangpu.api.fastpoll import SKIP_BEAT
+from huangpu.api.pollwait import PollWaits
 from huangpu.core.protocol import (
     PollRequest,
     PollResponse,
@@ -22,7 +26,19 @@ from huangpu.core.protocol import (
     ReportResponse,
 )
 
-router = APIRouter(prefix="/v1/agent")
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        # Polls still waiting are answered "nothing for you"; the sweeping task stops.
+        waits: PollWaits | None = getattr(app.state, "poll_waits", None)
+        if waits is not None:
+            waits.close()
+
+
+router = APIRouter(prefix="/v1/agent", lifespan=_lifespan)
 AgentToken = Annotated[Principal, Depends(require("agent"))]
 POLL_STEP_SECONDS = 0.2
 IDLE = PollResponse(leases=[], cancel=[], stop=[], preempt=[])
@@ -62,11 +78,18 @@ async def poll(body: PollRequest, request: Request, who: AgentToken) -> PollResp
             body.running,
             body.features,
         )
-    while not (response.leases or response.cancel or response.stop or response.preempt):
-        if time.monotonic() >= deadline or await request.is_disconnected():
-            break
-        await asyncio.sleep(POLL_STEP_SECONDS)
-        if await asyncio.wrap_future(service.heartbeats.check(body.agent_id)):
+    if _has_work(response) or time.monotonic() >= deadline:
+        return response
+    # Wait in the process's one waiting list (api/pollwait.py): one sweep every
+    # POLL_STEP_SECONDS asks for all waiting agents at once and wakes those with work. The
+    # client going away is seen when the server reports it (a receive that ends with
+    # http.disconnect), not by asking each poll.
+    waits = waits_for(request.app)
+    gone = asyncio.ensure_future(_disconnect(request.receive))
+    try:
+        while not _has_work(response):
+            if not await waits.wait(body.agent_id, deadline, gone) or gone.done():
+                break
             response = await run_in_threadpool(
                 partial(service.poll_once, idle_checked=True),
                 _pool(who),
@@ -74,7 +97,33 @@ async def poll(body: PollRequest, request: Request, who: AgentToken) -> PollResp
                 [],
                 body.features,
             )
+    finally:
+        gone.cancel()
     return response
+
+
+def _has_work(response: PollResponse) -> bool:
+    return bool(response.leases or response.cancel or response.stop or response.preempt)
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Ends when the client has gone away (the body was read already). A receive that fails
+    counts as gone: the poll answers at once and the agent polls again."""
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except Exception:
+        return
+
+
+def waits_for(app: Any) -> PollWaits:
+    """The app's waiting list, made on first use (per process: a forked worker builds its own
+    app). Its sweep is the heartbeat writer's."""
+    waits: PollWaits | None = getattr(app.state, "poll_waits", None)
+    if waits is None:
+        waits = PollWaits(app.state.platform.agents.heartbeats.sweep, POLL_STEP_SECONDS)
+        app.state.poll_waits = waits
+    return waits
 
 
 @router.post("/report")

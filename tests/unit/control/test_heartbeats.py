@@ -141,3 +141,33 @@ def test_beats_that_queue_up_share_one_transaction(world: World) -> None:
     assert world.last_seen("a") == world.last_seen("b") == T0 + 41  # the batch's newest
     assert world.last_seen("c") == T0 + 41
     beats.close()
+
+
+def test_a_sweep_answers_many_agents_in_one_read(world: World) -> None:
+    beats = HeartbeatQueue(world.db)
+    world.schedule_on("b")
+    many = [world.agents["a"], world.agents["b"], *(f"agent_x{i}" for i in range(2500))]
+    assert beats.sweep(many).result(timeout=10) == {world.agents["b"]}  # over SQLITE_CHUNK
+    assert beats.sweep([world.agents["c"]]).result(timeout=10) == set()
+    assert beats.sweep([]).result(timeout=10) == set()
+
+
+def test_a_cancelled_caller_does_not_stop_the_writer(world: World) -> None:
+    class Gated(HeartbeatQueue):
+        def __init__(self, db: Database) -> None:
+            self.gate = threading.Event()
+            super().__init__(db)
+
+        def _answer(self, batch: list[_Beat]) -> list[bool]:
+            self.gate.wait(10)
+            return super()._answer(batch)
+
+    beats = Gated(world.db)
+    first = beats.beat(world.pools[0], world.agents["a"], T0 + 1)
+    given_up = beats.check(world.agents["a"])
+    swept = beats.sweep([world.agents["a"]])
+    assert given_up.cancel() and swept.cancel()  # as asyncio.wrap_future does for a request
+    beats.gate.set()
+    assert first.result(timeout=10) is True
+    assert beats.beat(world.pools[0], world.agents["b"], T0 + 2).result(timeout=10) is True
+    beats.close()
