@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from huangpu.control import admission, backlog
 from huangpu.control.incremental import Incremental
@@ -188,29 +189,9 @@ class Scheduler:
         return applied
 
     def _apply_backlog(self, job_id: str, pool_id: str, agent_id: str, now: float) -> bool:
+        note = "queued in the engine's backlog (devices when it starts)"
         with self.db.write() as session:
-            if not job_repo.move(
-                session,
-                job_id,
-                JobState.PENDING,
-                JobState.ADMITTED,
-                now,
-                "admitted",
-                attempt=JobRow.attempt + 1,
-                reason=None,
-            ):
-                return False
-            job_repo.move_or_conflict(
-                session,
-                job_id,
-                JobState.ADMITTED,
-                JobState.SCHEDULED,
-                now,
-                "queued in the engine's backlog (devices when it starts)",
-                pool_id=pool_id,
-                agent_id=agent_id,
-            )
-        return True
+            return _schedule(session, job_id, pool_id, agent_id, now, note)
 
     def _apply(self, placement: Placement, index: NodeIndex, now: float) -> bool:
         job_id = placement.job_key
@@ -219,27 +200,9 @@ class Scheduler:
         pool_id = index.pool_ids[placement.pool_index]
         try:
             with self.db.write() as session:
-                if not job_repo.move(
-                    session,
-                    job_id,
-                    JobState.PENDING,
-                    JobState.ADMITTED,
-                    now,
-                    "admitted",
-                    attempt=JobRow.attempt + 1,
-                    reason=None,
-                ):
+                note = f"placed on {len(device_ids)} device(s)"
+                if not _schedule(session, job_id, pool_id, agent_id, now, note):
                     return False
-                job_repo.move_or_conflict(
-                    session,
-                    job_id,
-                    JobState.ADMITTED,
-                    JobState.SCHEDULED,
-                    now,
-                    f"placed on {len(device_ids)} device(s)",
-                    pool_id=pool_id,
-                    agent_id=agent_id,
-                )
                 attempt = session.scalar(select(JobRow.attempt).where(JobRow.id == job_id))
                 job_repo.allocate(session, job_id, int(attempt or 0), device_ids)
                 open_cursor(session, job_id, int(attempt or 0), pool_id, device_ids)
@@ -247,6 +210,35 @@ class Scheduler:
             log.warning("job %s: a device was taken meanwhile; retrying next cycle", job_id)
             return False
         return True
+
+
+def _schedule(
+    session: Session, job_id: str, pool_id: str, agent_id: str, now: float, note: str
+) -> bool:
+    """PENDING → ADMITTED (a new attempt) → SCHEDULED on the pool's agent, in the caller's
+    transaction; False when the job is no longer PENDING (cancelled or placed meanwhile)."""
+    if not job_repo.move(
+        session,
+        job_id,
+        JobState.PENDING,
+        JobState.ADMITTED,
+        now,
+        "admitted",
+        attempt=JobRow.attempt + 1,
+        reason=None,
+    ):
+        return False
+    job_repo.move_or_conflict(
+        session,
+        job_id,
+        JobState.ADMITTED,
+        JobState.SCHEDULED,
+        now,
+        note,
+        pool_id=pool_id,
+        agent_id=agent_id,
+    )
+    return True
 
 
 def run_scheduler(settings: Settings, stop_event: threading.Event | None = None) -> None:

@@ -149,7 +149,6 @@ def _jobs(
     table = job_table(matrix)
     distributed = tuple(m for m in table if class_name(m, 2) in matrix.classes)
     philly = read_philly_durations(durations_csv) if durations_csv else None
-    ref = matrix.chips.index(REFERENCE_CHIP)
     t, i = 0.0, 0
     while not limit or i < limit:
         sf = _gavel_scale_factor(sizes) if multi_gpu else 1
@@ -159,19 +158,7 @@ def _jobs(
             duration = _gavel_duration(lengths)
         else:
             duration = float(philly[0][int(lengths.integers(len(philly[0])))])
-        cls = class_name(model, sf)
-        rate = float(matrix.rates[matrix.classes.index(cls), ref]) * sf
-        nodes = max(1, sf // devices_per_node)
-        yield SimJob(
-            key=f"job-{i:06d}",
-            org=f"job-{i:06d}",
-            submit=t,
-            work_class=cls,
-            work=duration * rate,
-            accel=sf // nodes,
-            nodes=nodes,
-            chips=runs_on(matrix, cls),
-        )
+        yield _sim_job(matrix, i, t, model, sf, duration, devices_per_node)
         i += 1
         if jobs_per_hour > 0:
             t += float(arrivals.exponential(3600.0 / jobs_per_hour))
@@ -295,22 +282,31 @@ def gavel_jobs(
 ) -> Iterator[SimJob]:  # fmt: skip
     """``gavel_draws`` as jobs: work = duration × the whole job's V100 rate (Gavel's
     ``num_steps``); a job wider than a server is a gang of whole servers."""
-    ref = matrix.chips.index(REFERENCE_CHIP)
     draws = gavel_draws(matrix, seed, n_jobs, multi_gpu, jobs_per_hour)
     for i, (t, model, scale, duration) in enumerate(draws):
-        cls = class_name(model, scale)
-        rate = float(matrix.rates[matrix.classes.index(cls), ref]) * scale
-        nodes = max(1, scale // gpus_per_server)
-        yield SimJob(
-            key=f"job-{i:06d}",
-            org=f"job-{i:06d}",
-            submit=t,
-            work_class=cls,
-            work=duration * rate,
-            accel=scale // nodes,
-            nodes=nodes,
-            chips=runs_on(matrix, cls),
-        )
+        yield _sim_job(matrix, i, t, model, scale, duration, gpus_per_server)
+
+
+def _sim_job(
+    matrix: ThroughputMatrix, i: int, t: float, model: str, scale: int, duration: float,
+    per_server: int,
+) -> SimJob:  # fmt: skip
+    """Job ``i``: work = duration × the whole job's V100 rate (Gavel's ``num_steps``); a job
+    wider than a server is a gang of whole servers."""
+    cls = class_name(model, scale)
+    ref = matrix.chips.index(REFERENCE_CHIP)
+    rate = float(matrix.rates[matrix.classes.index(cls), ref]) * scale
+    nodes = max(1, scale // per_server)
+    return SimJob(
+        key=f"job-{i:06d}",
+        org=f"job-{i:06d}",
+        submit=t,
+        work_class=cls,
+        work=duration * rate,
+        accel=scale // nodes,
+        nodes=nodes,
+        chips=runs_on(matrix, cls),
+    )
 
 
 def static_trace(
