@@ -22,8 +22,6 @@ only UPDATE ``agents.last_seen`` (in id order, so two batches never deadlock), a
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -33,13 +31,13 @@ from sqlalchemy import ColumnElement, String, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from huangpu.control.batch_writer import BatchWriter
 from huangpu.core.states import LEASED, JobState
 from huangpu.store.db import Database
 from huangpu.store.models import AgentRow, JobRow
 from huangpu.store.quota_models import JobPreemptionRow
 
 log = logging.getLogger(__name__)
-MAX_BATCH = 512
 # Ids per statement in agents_with_work on SQLite (each id is bound twice; SQLite allows
 # 32,766 parameters). PostgreSQL takes any number in one array parameter.
 SQLITE_CHUNK = 2000
@@ -112,59 +110,34 @@ class HeartbeatQueue:
     def __init__(self, db: Database, fresh_seconds: float = 0.0) -> None:
         self.db = db
         self.fresh_seconds = fresh_seconds
-        self._queue: queue.SimpleQueue[_Beat | _Sweep | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="heartbeat-writer", daemon=True)
-        self._thread.start()
+        self._writer: BatchWriter[_Beat | _Sweep] = BatchWriter("heartbeat-writer", self._batch)
 
     def beat(self, pool_id: str, agent_id: str, now: float) -> Future[bool]:
         done: Future[bool] = Future()
-        self._queue.put(_Beat(pool_id, agent_id, now, done))
+        self._writer.put(_Beat(pool_id, agent_id, now, done))
         return done
 
     def check(self, agent_id: str) -> Future[bool]:
         """True when the agent has work waiting (a read; nothing is written)."""
         done: Future[bool] = Future()
-        self._queue.put(_Beat(None, agent_id, 0.0, done))
+        self._writer.put(_Beat(None, agent_id, 0.0, done))
         return done
 
     def sweep(self, agent_ids: list[str]) -> Future[set[str]]:
         """Those of ``agent_ids`` with work waiting: ``check`` for many agents in one read."""
         done: Future[set[str]] = Future()
-        self._queue.put(_Sweep(list(agent_ids), done))
+        self._writer.put(_Sweep(list(agent_ids), done))
         return done
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
+        self._writer.close()
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch: list[_Beat | _Sweep] = [first]
-            closing = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    closing = True
-                    break
-                batch.append(item)
-            # A caller that gave up cancelled its future (asyncio.wrap_future passes a
-            # cancelled request on): it is not served, and the rest can no longer be
-            # cancelled, so setting their results cannot fail.
-            live = [item for item in batch if item.done.set_running_or_notify_cancel()]
-            sweeps = [item for item in live if isinstance(item, _Sweep)]
-            beats = [item for item in live if isinstance(item, _Beat)]
-            for sweep in sweeps:
-                self._serve_sweep(sweep)
-            if beats:
-                self._serve(beats)
-            if closing:
-                return
+    def _batch(self, batch: list[_Beat | _Sweep]) -> None:
+        for sweep in (item for item in batch if isinstance(item, _Sweep)):
+            self._serve_sweep(sweep)
+        beats = [item for item in batch if isinstance(item, _Beat)]
+        if beats:
+            self._serve(beats)
 
     def _serve_sweep(self, sweep: _Sweep) -> None:
         try:

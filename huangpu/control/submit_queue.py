@@ -1,15 +1,13 @@
-"""Group commit for submissions: one writer thread inserts whatever queued up in a single
-transaction. Under load this turns N write-lock round trips into one, which is what SQLite
-(one writer at a time) needs; PostgreSQL gains fewer commits."""
+"""Group commit for submissions (``batch_writer``): whatever queued up is inserted in one
+transaction, and a bad row is retried alone so it cannot fail its neighbours."""
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from huangpu.control.batch_writer import BatchWriter
 from huangpu.core.clock import Clock
 from huangpu.core.jobspec import JobSpec
 from huangpu.store import jobs as job_repo
@@ -17,7 +15,6 @@ from huangpu.store.db import Database
 from huangpu.store.models import JobRow
 
 log = logging.getLogger(__name__)
-MAX_BATCH = 512
 
 
 @dataclass(frozen=True)
@@ -31,35 +28,15 @@ class SubmitQueue:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="submit-writer", daemon=True)
-        self._thread.start()
+        self._writer: BatchWriter[_Item] = BatchWriter("submit-writer", self._insert)
 
     def submit(self, org_id: str, spec: JobSpec) -> Future[JobRow]:
         done: Future[JobRow] = Future()
-        self._queue.put(_Item(org_id, spec, done))
+        self._writer.put(_Item(org_id, spec, done))
         return done
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._insert(batch)
-                    return
-                batch.append(item)
-            self._insert(batch)
+        self._writer.close()
 
     def _insert(self, batch: list[_Item]) -> None:
         try:
