@@ -184,6 +184,22 @@ def run_loop(coro: Awaitable[Any]) -> Any:
     return uvloop.run(coro)  # type: ignore[arg-type]
 
 
+async def exchange(
+    conn: Connection, raw: bytes, ok_status: int, weight: int, errors: list[str]
+) -> int:
+    """One request on ``conn``: ``weight`` when answered ``ok_status``, else 0 with the error
+    recorded."""
+    try:
+        status, body = await conn.request(raw)
+    except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError) as error:
+        errors.append(f"{type(error).__name__}: {error}")
+        return 0
+    if status == ok_status:
+        return weight
+    errors.append(f"HTTP {status}: {body[:200].decode(errors='replace')}")
+    return 0
+
+
 async def open_loop(
     url: str,
     requests: list[bytes],
@@ -213,14 +229,7 @@ async def open_loop(
                 start = time.perf_counter()
                 if start - due > LATE_S:
                     late += 1
-                try:
-                    status, body = await conn.request(raw)
-                    if status == ok_status:
-                        ok += weight
-                    else:
-                        errors.append(f"HTTP {status}: {body[:200].decode(errors='replace')}")
-                except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError) as error:
-                    errors.append(f"{type(error).__name__}: {error}")
+                ok += await exchange(conn, raw, ok_status, weight, errors)
                 last_answer = time.perf_counter()
                 latencies.append(last_answer - start)
         finally:
@@ -281,14 +290,7 @@ async def closed_loop(
                 counter += 1
                 raw = make(counter)
                 start = time.perf_counter()
-                try:
-                    status, body = await conn.request(raw)
-                    if status == ok_status:
-                        ok += weight
-                    else:
-                        errors.append(f"HTTP {status}: {body[:200].decode(errors='replace')}")
-                except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError) as error:
-                    errors.append(f"{type(error).__name__}: {error}")
+                ok += await exchange(conn, raw, ok_status, weight, errors)
                 latencies.append(time.perf_counter() - start)
         finally:
             conn.close()
