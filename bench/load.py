@@ -130,6 +130,18 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
 
     async def request(self, raw: bytes) -> tuple[int, bytes]:
+        reused = self._writer is not None
+        try:
+            return await self._request(raw)
+        except asyncio.IncompleteReadError as error:
+            # The server closes a keep-alive connection idle past its timeout (uvicorn: 5 s);
+            # a request written into it is never read, so it is sent again on a new one, as
+            # HTTP clients do with a stale pooled connection.
+            if not reused or error.partial:
+                raise
+            return await self._request(raw)
+
+    async def _request(self, raw: bytes) -> tuple[int, bytes]:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None
