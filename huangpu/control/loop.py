@@ -201,6 +201,8 @@ class Scheduler:
         try:
             with self.db.write() as session:
                 note = f"placed on {len(device_ids)} device(s)"
+                if placement.note:  # why there: price after vouchers, runtime, deadline
+                    note = f"{note}: {placement.note}"
                 if not _schedule(session, job_id, pool_id, agent_id, now, note):
                     return False
                 attempt = session.scalar(select(JobRow.attempt).where(JobRow.id == job_id))

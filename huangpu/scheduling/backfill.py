@@ -35,22 +35,25 @@ class Releases:
 
     def __init__(self, node: IntArray, count: IntArray, time: FloatArray) -> None:
         self._base = (node, count, time)
-        self._rows: list[IntArray] = []
-        self._counts: list[int] = []  # per add: accelerators on each of its nodes
+        self._nodes: list[int] = []  # one entry per node a started job holds
+        self._counts: list[int] = []
         self._times: list[float] = []
 
     def add(self, node_rows: IntArray, accel: int, end: float) -> None:
-        self._rows.append(node_rows)
+        for n in node_rows.tolist():
+            self.add_one(n, accel, end)
+
+    def add_one(self, node: int, accel: int, end: float) -> None:
+        self._nodes.append(node)
         self._counts.append(accel)
         self._times.append(end)
 
     def arrays(self) -> tuple[IntArray, IntArray, FloatArray]:
         node, count, time = self._base
-        if self._rows:
-            sizes = np.fromiter((len(r) for r in self._rows), dtype=np.int64, count=len(self._rows))
-            node = np.concatenate([node, *self._rows])
-            count = np.concatenate([count, np.repeat(np.array(self._counts, np.int64), sizes)])
-            time = np.concatenate([time, np.repeat(np.array(self._times, np.float64), sizes)])
+        if self._nodes:
+            node = np.concatenate([node, np.array(self._nodes, dtype=np.int64)])
+            count = np.concatenate([count, np.array(self._counts, dtype=np.int64)])
+            time = np.concatenate([time, np.array(self._times, dtype=np.float64)])
         return node.astype(np.int64), count.astype(np.int64), time.astype(np.float64)
 
 
@@ -70,6 +73,13 @@ def reserve(
     for c in cells:
         mine = known & (rel_cell == c)
         if not mine.any():
+            continue
+        if nodes == 1:
+            one = _one_node(
+                state, c, accel, min_mem, rel_node[mine], rel_count[mine], rel_time[mine]
+            )
+            if one is not None and (best is None or one.start < best.start):
+                best = one
             continue
         times = np.unique(rel_time[mine])
         if best is not None:
@@ -100,3 +110,36 @@ def reserve(
         released = f_t[rows] - state.free[rows]
         best = Hold(c, t, rows, np.maximum(accel - released, 0).astype(np.int64))
     return best
+
+
+def _one_node(
+    state: CellState,
+    c: int,
+    accel: int,
+    min_mem: float,
+    node: IntArray,
+    count: IntArray,
+    time: FloatArray,
+) -> Hold | None:
+    """``reserve``'s answer in cell ``c`` for a one-node job, from each node's own releases:
+    the earliest release after which some node has ``accel`` free devices, then the best fit
+    at that time (as ``CellState.fit`` picks it). No bisection over the cell's times."""
+    order = np.lexsort((time, node))
+    node, count, time = node[order], count[order], time[order]
+    # Devices back on each node by each of its releases, in time order.
+    back = np.cumsum(count)
+    first = np.ones(node.size, dtype=np.bool_)
+    first[1:] = node[1:] != node[:-1]
+    back -= np.repeat((back - count)[first], np.diff(np.append(np.flatnonzero(first), node.size)))
+    ok = state.free[node] + back >= accel
+    if min_mem > state.cells.mem_min[c]:
+        ok &= state.s.node_mem_gib[node] >= min_mem
+    if not ok.any():
+        return None
+    start = float(time[ok].min())
+    by_then = np.zeros(state.s.n_nodes, dtype=np.int64)
+    np.add.at(by_then, node[time <= start], count[time <= start])
+    found = state.fit(c, accel, 1, min_mem, state.free + by_then)
+    assert found is not None  # some node fits at ``start``, by construction
+    released = by_then[found]
+    return Hold(c, start, found, np.maximum(accel - released, 0).astype(np.int64))

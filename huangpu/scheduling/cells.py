@@ -14,7 +14,9 @@ and devices held back for the backfill reservation). Node choice inside a cell:
 
 from __future__ import annotations
 
+from bisect import insort
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -38,6 +40,20 @@ class Cells:
     @property
     def n(self) -> int:
         return len(self.pool)
+
+    # Plain-int views for the per-job loops, built once per layout (``build_cells`` keeps
+    # the last one): cell -> node rows, node -> cell, cell -> least node memory.
+    @cached_property
+    def rows_py(self) -> list[list[int]]:
+        return [r.tolist() for r in self.nodes]
+
+    @cached_property
+    def node_cell_py(self) -> list[int]:
+        return list(self.node_cell.tolist())
+
+    @cached_property
+    def mem_min_py(self) -> list[float]:
+        return list(self.mem_min.tolist())
 
 
 # The last node layout and its cells: a simulator (or a control loop between node changes)
@@ -109,9 +125,13 @@ class CellState:
         # Python loop beats numpy's per-call overhead); ``take`` keeps them in step.
         self._free0: list[int] = s.node_free.tolist()
         self._free_py: list[int] = list(self._free0)
-        self._rows_py: list[list[int]] = [r.tolist() for r in cells.nodes]
-        self._node_cell: list[int] = cells.node_cell.tolist()
-        self._mem_min_py: list[float] = cells.mem_min.tolist()
+        self._rows_py = cells.rows_py
+        self._node_cell = cells.node_cell_py
+        self._mem_min_py = cells.mem_min_py
+        self.max_free_py: list[int] = self.max_free.tolist()  # ``max_free``, as plain ints
+        # Per cell, built when first asked: its nodes by free devices (level -> rows, in row
+        # order), so a best fit looks at a few levels rather than at every node.
+        self._levels: list[list[list[int]] | None] = [None] * cells.n
 
     def fit(
         self,
@@ -143,15 +163,61 @@ class CellState:
 
     def _best_one(self, c: int, accel: int) -> IntArray | None:
         """``_fit`` for one node on the cycle's free devices, no hold, no memory filter: the
-        same best fit (fewest free devices that fit, ties first) over plain ints. No need
-        for the dead-shape memo: free devices only shrink, so the answer stays None."""
+        same best fit (fewest free devices that fit, ties first). No need for the dead-shape
+        memo: free devices only shrink, so the answer stays None."""
+        n = self.best_node(c, accel)
+        return None if n < 0 else np.array([n], dtype=np.int64)
+
+    def best_node(self, c: int, accel: int) -> int:
+        """The row ``_best_one`` picks, or -1."""
+        levels = self._levels[c] or self._build_levels(c)
+        for level in range(accel, len(levels)):
+            if levels[level]:
+                return levels[level][0]
+        return -1
+
+    def _build_levels(self, c: int) -> list[list[int]]:
         fl = self._free_py
-        pick, least = -1, 0
-        for k, n in enumerate(self._rows_py[c]):
-            f_n = fl[n]
-            if f_n >= accel and (pick < 0 or f_n < least):
-                pick, least = k, f_n
-        return self.cells.nodes[c][pick : pick + 1] if pick >= 0 else None
+        levels: list[list[int]] = [[] for _ in range(self.max_free_py[c] + 1)]
+        for n in self._rows_py[c]:
+            levels[fl[n]].append(n)
+        self._levels[c] = levels
+        return levels
+
+    def take_one(self, n: int, accel: int, short: bool) -> list[tuple[str, int]]:
+        """``take`` on one node (row ``n``), over the plain-int mirrors."""
+        s = self.s
+        left = self._free_py[n]
+        used = self._free0[n] - left
+        if accel == 1:
+            one = [(s.node_keys[n], s.node_free_devices[n][used])]
+        else:
+            key = s.node_keys[n]
+            one = [(key, d) for d in s.node_free_devices[n][used : used + accel]]
+        self._set_free(n, left - accel)
+        if short:
+            self.hold[n] = max(int(self.hold[n]) - accel, 0)
+        return one
+
+    def _set_free(self, n: int, left: int) -> None:
+        """Node ``n`` now has ``left`` free devices: keep the mirrors and its cell's largest
+        free block in step."""
+        was = self._free_py[n]
+        self._free_py[n] = left
+        self.free[n] = left
+        c = self._node_cell[n]
+        levels = self._levels[c]
+        if levels is not None:
+            levels[was].remove(n)
+            insort(levels[left], n)
+            if was == self.max_free_py[c] and not levels[was]:
+                top = was
+                while top > 0 and not levels[top]:
+                    top -= 1
+                self.max_free[c] = self.max_free_py[c] = top
+        elif was >= self.max_free_py[c]:  # it held the cell's largest free block: recount
+            fl = self._free_py
+            self.max_free[c] = self.max_free_py[c] = max([fl[r] for r in self._rows_py[c]])
 
     def _fit(
         self, c: int, accel: int, nodes: int, min_mem: float, free: IntArray | None, held: bool
@@ -184,32 +250,15 @@ class CellState:
         ``short`` jobs end before the head job's reservation, so the devices they take from
         the held ones come back in time; the hold shrinks with them (EASY backfill).
         """
-        s = self.s
         if len(node_rows) == 1:
-            n = int(node_rows[0])
-            left = self._free_py[n]
-            used = self._free0[n] - left
-            key = s.node_keys[n]
-            one = [(key, d) for d in s.node_free_devices[n][used : used + accel]]
-            self._free_py[n] = left - accel
-            self.free[n] = left - accel
-            if short:
-                self.hold[n] = max(int(self.hold[n]) - accel, 0)
-            c = self._node_cell[n]
-            if left >= self.max_free[c]:  # it held the cell's largest free block: recount
-                fl = self._free_py
-                self.max_free[c] = max([fl[r] for r in self._rows_py[c]])
-            return one
+            return self.take_one(int(node_rows[0]), accel, short)
+        s = self.s
         devices: list[tuple[str, int]] = []
         for n in node_rows.tolist():
-            used = int(s.node_free[n] - self.free[n])
+            used = self._free0[n] - self._free_py[n]
             key = s.node_keys[n]
             devices.extend((key, d) for d in s.node_free_devices[n][used : used + accel])
-        self.free[node_rows] -= accel
-        for n in node_rows.tolist():
-            self._free_py[n] = int(self.free[n])
+            self._set_free(n, self._free_py[n] - accel)
         if short:
             self.hold[node_rows] = np.maximum(self.hold[node_rows] - accel, 0)
-        c = int(self.cells.node_cell[int(node_rows[0])])
-        self.max_free[c] = int(self.free[self.cells.nodes[c]].max())
         return devices

@@ -16,6 +16,7 @@ Pure and deterministic: the same snapshot and policy give the same result.
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -30,6 +31,7 @@ from huangpu.scheduling.result import (
     ArgValue,
     CycleResult,
     CycleStats,
+    Note,
     Pending,
     PendingReason,
     Placement,
@@ -79,6 +81,9 @@ class _BlockLists(NamedTuple):
     org: list[int]
     mem: list[float]
     runtime: list[list[float]]  # per cell, in cell order
+    fails: list[int]  # structural misfits (``Block.fails``)
+    at_start: list[bool]  # some allowed cell had room when the cycle began
+    first_then: list[int]  # ... the best-ranked such cell
 
 
 class _Cycle:
@@ -95,13 +100,14 @@ class _Cycle:
         self._family_py: list[int] = self.family.tolist()
         self._pool_py: list[int] = self.cells.pool.tolist()
         self._chip_py: list[int] = self.cells.chip.tolist()
+        self._mem_min_py: list[float] = self.cells.mem_min.tolist()
         self.hold: Hold | None = None
         self.head: str | None = None
         self.releases = _releases(s)
         self.placements: list[Placement] = []
         self.pending: dict[int, Pending] = {}
         self.waiting: list[int] = []  # jobs pending for capacity, in order: preemption input
-        self._lists = _BlockLists([], [], [], [], [], [], [])
+        self._lists = _BlockLists([], [], [], [], [], [], [], [], [], [])
         if s.held.active:
             # An incremental cycle: keep the reservation the last full cycle made.
             rows = s.held.node_rows
@@ -149,8 +155,11 @@ class _Cycle:
                 s.job_org[rows].tolist(),
                 s.job_min_mem[rows].tolist(),
                 block.runtime.tolist(),
+                block.fails.tolist(),
+                at_start.tolist(),
+                first_then.tolist(),
             )
-            fails, viable_l = block.fails.tolist(), viable.tolist()
+            fails, viable_l = self._lists.fails, viable.tolist()
             for i, job in enumerate(rows.tolist()):
                 if fails[i] or viable_l[i] or (self.head is None and self.policy.backfill):
                     self._decide(job, i, block)
@@ -169,55 +178,80 @@ class _Cycle:
 
     def _decide(self, job: int, i: int, b: Block) -> None:
         s = self.s
-        if b.fails[i]:
+        lists = self._lists
+        if lists.fails[i]:
             structural = structural_pending(s, job, b, i, self.cells)
             assert structural is not None  # fails > 0 means some stage is empty
             self.pending[job] = structural
             return
-        lists = self._lists
-        # The allowed cells, best first.
-        cand = [c for c, ok in zip(lists.ranked[i], lists.allowed[i], strict=True) if ok]
+        ranked, allowed = lists.ranked[i], lists.allowed[i]
         accel, nodes = lists.accel[i], lists.nodes[i]
         org, mem = lists.org[i], lists.mem[i]
-        total = accel * nodes
         quota_blocked: int | None = None
-        held_back = False
-        max_free = self.state.max_free
+        held_back = tried = False
+        max_free = self.state.max_free_py
         runtime = lists.runtime[i]
-        for c in cand:
-            if max_free[c] < accel:
+        hold = self.hold
+        for c, ok in zip(ranked, allowed, strict=True):  # the cells, best first
+            if not ok or max_free[c] < accel:
                 continue
-            ncu = total * self._ncu_py[c]
-            family = self._family_py[c]
+            tried = True
             end = s.now + runtime[c]  # NaN when unknown
-            hold = self.hold
             long_job = hold is not None and c == hold.cell and not end <= hold.start
-            rows_ = self.state.fit(c, accel, nodes, mem, held=long_job)
-            if rows_ is None:
-                held_back |= long_job and self.state.fit(c, accel, nodes, mem) is not None
-                continue
+            one = nodes == 1 and not long_job and not mem > self._mem_min_py[c]
+            if one:  # the common case, on plain ints: ``fit`` would pick the same node
+                node = self.state.best_node(c, accel)
+                if node < 0:
+                    continue
+            else:
+                rows_ = self.state.fit(c, accel, nodes, mem, held=long_job)
+                if rows_ is None:
+                    held_back |= long_job and self.state.fit(c, accel, nodes, mem) is not None
+                    continue
+            ncu = accel * nodes * self._ncu_py[c]
+            family = self._family_py[c]
             if not self.quota.admits(org, family, ncu):
                 quota_blocked = family if quota_blocked is None else quota_blocked
                 continue
             short = hold is not None and end <= hold.start
-            devices = self.state.take(rows_, accel, short)
             self.quota.add(org, family, ncu)
-            self.releases.add(rows_, accel, end if end == end else np.inf)
+            end = end if end == end else np.inf
+            if one:
+                devices = self.state.take_one(node, accel, short)
+                self.releases.add_one(node, accel, end)
+                node_keys: tuple[str, ...] = (s.node_keys[node],)
+            else:
+                assert rows_ is not None
+                devices = self.state.take(rows_, accel, short)
+                self.releases.add(rows_, accel, end)
+                node_keys = tuple(s.node_keys[n] for n in rows_.tolist())
             self.placements.append(
                 Placement(
-                    job_key=s.job_keys[job],
-                    pool_index=self._pool_py[c],
-                    node_keys=tuple(s.node_keys[n] for n in rows_.tolist()),
-                    devices=tuple(devices),
-                    chip_index=self._chip_py[c],
-                    note=placement_note(s, self.cells, b, i, c, cand),
-                    backfilled=hold is not None,
+                    s.job_keys[job],
+                    self._pool_py[c],
+                    node_keys,
+                    tuple(devices),
+                    self._chip_py[c],
+                    Note(partial(_note, s, self.cells, b, i, c, ranked, allowed)),
+                    hold is not None,
                 )
             )
             return
-        self.pending[job] = self._waiting_reason(
-            job, i, b, np.array(cand, dtype=np.int64), quota_blocked, held_back
-        )
+        if not tried and nodes == 1 and (self.head is not None or not self.policy.backfill):
+            # No allowed cell has room any more: the same reason ``_waiting_reason`` gives,
+            # from the block's columns (most of a full cluster's queue ends here).
+            self.waiting.append(job)
+            if lists.at_start[i]:
+                self.pending[job] = self._capacity_pending(job, True, lists.first_then[i], 0)
+                return
+            best, largest = -1, -1
+            for c, ok in zip(ranked, allowed, strict=True):
+                if ok and max_free[c] > largest:
+                    best, largest = c, max_free[c]
+            self.pending[job] = self._capacity_pending(job, False, best, largest)
+            return
+        cand = np.array([c for c, ok in zip(ranked, allowed, strict=True) if ok], dtype=np.int64)
+        self.pending[job] = self._waiting_reason(job, i, b, cand, quota_blocked, held_back)
 
     def _capacity_pending(self, job: int, at_start: bool, best: int, largest: int) -> Pending:
         """WAITING_FOR_CAPACITY or BLOCKED_BY_JOBS_AHEAD for a one-node job, from the batch."""
@@ -359,6 +393,15 @@ class _Cycle:
         return CycleResult(
             tuple(self.placements), tuple(pending), stats, tuple(preemptions), reservations
         )
+
+
+def _note(
+    s: Snapshot, cells: Cells, b: Block, i: int, c: int, ranked: list[int], allowed: list[bool]
+) -> str:
+    # A function of the cycle's inputs, not a method: a note that held the cycle would tie
+    # every cycle's state into a reference loop only the garbage collector can free.
+    cand = [x for x, ok in zip(ranked, allowed, strict=True) if ok]
+    return placement_note(s, cells, b, i, c, cand)
 
 
 def run_cells(snapshot: Snapshot, policy: CellPolicy) -> CycleResult:

@@ -18,6 +18,10 @@ scipy's HiGHS. Pure: arrays in, arrays out.
 
 from __future__ import annotations
 
+import math
+import threading
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linprog
@@ -54,35 +58,91 @@ def _options(ipm: bool) -> object:
     return got
 
 
+class _Shape:
+    """What the LP's arrays share for one (classes, chip types) shape, built once: the
+    index arrays of the Y variables and the constant parts of the model."""
+
+    __slots__ = ("col_lower", "gi", "ki", "row_lower", "y_data", "y_index", "y_start")
+
+    def __init__(self, g_n: int, k_n: int) -> None:
+        t = g_n * k_n
+        self.gi, self.ki = np.divmod(np.arange(t), k_n)
+        # each Y column has rows (g, G + g, 2G + k), ascending, with values (−coef, 1, 1)
+        self.y_start = np.arange(0, 3 * t + 1, 3).astype(np.int32)
+        rows = np.stack([self.gi, g_n + self.gi, 2 * g_n + self.ki], axis=1).ravel()
+        self.y_index = rows.astype(np.int32)
+        self.y_data = np.ones((t, 3))
+        self.col_lower = np.zeros(t + 1)
+        self.row_lower = np.full(2 * g_n + k_n, -np.inf)
+
+
+_shapes: dict[tuple[int, int], _Shape] = {}
+_SHAPES_KEPT = 64
+
+
+def _shape(g_n: int, k_n: int) -> _Shape:
+    got = _shapes.get((g_n, k_n))
+    if got is None:
+        if len(_shapes) >= _SHAPES_KEPT:
+            _shapes.clear()
+        got = _shapes[(g_n, k_n)] = _Shape(g_n, k_n)
+    return got
+
+
+_kept = threading.local()
+
+
+def _solver(ipm: bool) -> Any:
+    """A ``_Highs`` with linprog's options. Simplex (small LPs): one per thread, kept, since
+    building one costs a third of a small solve and ``passModel`` clears all it held of the
+    last model (basis, solution, presolve): the answers are those of a fresh one. Interior
+    point (large LPs): a fresh one, so a kept one holds no large model."""
+    assert _hc is not None
+    highs = None if ipm else getattr(_kept, "highs", None)
+    if highs is None:
+        highs = _hc._Highs()
+        if highs.passOptions(_options(ipm)) == _hc.HighsStatus.kError:
+            return None
+        if not ipm:
+            _kept.highs = highs
+    return highs
+
+
 def _highs(
     c: FloatArray,
     a_ub: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], FloatArray],
     b_ub: FloatArray,
     ub: FloatArray,
     ipm: bool,
+    col_lower: FloatArray | None = None,
+    row_lower: FloatArray | None = None,
 ) -> FloatArray | None:
     """``linprog(c, A_ub, b_ub, bounds=(0, ub), method=...).x``, or None where linprog's
     status would not be 0: the same HiGHS model, options and checks, without linprog's
-    input cleaning (four times the solve itself on a 26-class LP, once per round)."""
+    input cleaning (four times the solve itself on a 26-class LP, once per round).
+    ``col_lower``, ``row_lower``: zeros and −inf of the right sizes, where the caller has them."""
     assert _hc is not None
     n_col, n_row = c.size, b_ub.size
     indptr, indices, data = a_ub  # compressed columns
     lp = _hc.HighsLp()
     lp.num_col_ = n_col
     lp.num_row_ = n_row
-    lp.a_matrix_.num_col_ = n_col
-    lp.a_matrix_.num_row_ = n_row
-    lp.a_matrix_.format_ = _hc.MatrixFormat.kColwise
+    matrix = lp.a_matrix_
+    matrix.num_col_ = n_col
+    matrix.num_row_ = n_row
+    matrix.format_ = _hc.MatrixFormat.kColwise
+    # (lists: pybind11 copies them into HiGHS' vectors faster than arrays; same numbers)
     lp.col_cost_ = c
-    lp.col_lower_ = np.zeros(n_col)
-    lp.col_upper_ = np.where(np.isinf(ub), _hc.kHighsInf, ub)
-    lp.row_lower_ = np.full(n_row, -_hc.kHighsInf)
-    lp.row_upper_ = np.where(np.isinf(b_ub), np.copysign(_hc.kHighsInf, b_ub), b_ub)
-    lp.a_matrix_.start_ = indptr
-    lp.a_matrix_.index_ = indices
-    lp.a_matrix_.value_ = data
-    highs = _hc._Highs()
-    if highs.passOptions(_options(ipm)) == _hc.HighsStatus.kError:
+    lp.col_lower_ = np.zeros(n_col) if col_lower is None else col_lower
+    # kHighsInf is inf: linprog's mapping of infinite bounds to HiGHS' leaves them as they are
+    lp.col_upper_ = ub.tolist()
+    lp.row_lower_ = np.full(n_row, -_hc.kHighsInf) if row_lower is None else row_lower
+    lp.row_upper_ = b_ub.tolist()
+    matrix.start_ = indptr.tolist()
+    matrix.index_ = indices.tolist()
+    matrix.value_ = data.tolist()
+    highs = _solver(ipm)
+    if highs is None:
         return None
     if highs.passModel(lp) == _hc.HighsStatus.kError:
         return None
@@ -92,12 +152,12 @@ def _highs(
         return None
     solution = highs.getSolution()
     x = np.array(solution.col_value)
-    slack = lp.row_upper_ - np.asarray(solution.row_value)
-    fun = highs.getInfo().objective_function_value
+    slack = b_ub - np.array(solution.row_value)
     tol = _CHECK_TOL
-    if np.isnan(x).any() or np.isnan(fun) or np.isnan(slack).any():
+    # linprog's checks; a NaN fails each comparison, so fails them as linprog's NaN check does
+    if math.isnan(highs.getObjectiveValue()):
         return None
-    if not np.all((x >= -tol) & (x <= ub + tol)) or (slack < -tol).any():
+    if not (((x >= -tol) & (x <= ub + tol)).all() and (slack >= -tol).all()):
         return None
     return x
 
@@ -121,15 +181,16 @@ def max_min_allocation(
     scale = np.where(live, 1.0 / np.maximum(demand * best, 1e-300), 0.0)  # Y·r -> n_g
     n_var = g_n * k_n + 1  # Y row-major, then t
     t = g_n * k_n
-    gi, ki = np.divmod(np.arange(g_n * k_n), k_n)
-    coef = rates[gi, ki] * scale[gi]
+    shape = _shape(g_n, k_n)
+    gi, ki = shape.gi, shape.ki
+    coef = (rates * scale[:, None]).ravel()  # rates[gi, ki] * scale[gi]
     # objective (minimised): −t − ε Σ n_g
     c = np.zeros(n_var)
     c[:t] = -EPSILON * coef * (1.0 if count is None else count[gi])
     c[t] = -1.0
     # rows 0..G-1: w_g t − n_g ≤ 0 (only live classes); G..2G-1: Σ_k Y ≤ D_g; then Σ_g Y ≤ C_k
     live_rows = np.flatnonzero(live)
-    b_ub = np.concatenate([np.zeros(g_n), demand, capacity])
+    b_ub = np.concatenate([shape.col_lower[:g_n], demand, capacity])
     # a chip a class cannot run on (rate 0) gets no accelerators
     runs = rates.reshape(-1) > 0
     # Interior point: ~8× faster than simplex on wide, degenerate LPs (2,500 classes); small
@@ -138,15 +199,14 @@ def max_min_allocation(
     if _hc is not None:
         # The constraint matrix in compressed columns, as scipy would hand it to HiGHS: each
         # Y column has rows (g, G + g, 2G + k), ascending; then t's column, the live rows.
-        indptr = np.concatenate([np.arange(0, 3 * t + 1, 3), [3 * t + live_rows.size]])
-        indices = np.concatenate(
-            [np.stack([gi, g_n + gi, 2 * g_n + ki], axis=1).ravel(), live_rows]
-        )
-        ones = np.ones(t)
-        data = np.concatenate([np.stack([-coef, ones, ones], axis=1).ravel(), weight[live]])
+        indptr = np.append(shape.y_start, np.int32(3 * t + live_rows.size))
+        indices = np.concatenate([shape.y_index, live_rows.astype(np.int32)])
+        y_data = shape.y_data.copy()
+        y_data[:, 0] = -coef
+        data = np.concatenate([y_data.ravel(), weight[live]]).astype(np.float64)
         ub = np.append(np.where(runs, np.inf, 0.0), np.inf)
-        csc = (indptr.astype(np.int32), indices.astype(np.int32), data.astype(np.float64))
-        x = _highs(c, csc, b_ub.astype(np.float64), ub, ipm)
+        csc = (indptr, indices, data)
+        x = _highs(c, csc, b_ub.astype(np.float64), ub, ipm, shape.col_lower, shape.row_lower)
         if x is None:
             return np.zeros((g_n, k_n))
         return np.asarray(x[:t].reshape(g_n, k_n), dtype=np.float64)

@@ -81,6 +81,8 @@ class QuotaState:
         return float(borrowed), float(lendable)
 
     def add(self, o: int, f: int, ncu: float) -> None:
+        if not self.enforced:
+            return  # usage only ever feeds quota decisions, and there are none to make
         k = int(self.cohort[o])
         if k < 0:
             self.usage[o, f] += ncu

@@ -15,8 +15,10 @@ Conventions the policies rely on:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -26,9 +28,16 @@ from huangpu.scheduling.snapshot_types import (
     FloatArray,
     IntArray,
     SnapshotError,
+    constant,
+    empty_array,
     frozen_array,
 )
 from huangpu.scheduling.tables import Held, Market, Quotas, Running
+
+# ufunc reductions without ndarray.min's Python wrapper (NaN propagates, as with .min()).
+_min = np.minimum.reduce
+_max = np.maximum.reduce
+_fmin = np.fmin.reduce  # ignores NaN (an unknown runtime or work)
 
 __all__ = ["BoolArray", "FloatArray", "IntArray", "Snapshot", "SnapshotBuilder", "SnapshotError"]
 
@@ -48,6 +57,31 @@ _DTYPES: dict[str, type[np.generic]] = {
     "job_priority": np.int64,
     "job_submit": np.float64,
 }
+
+# The node layout: columns that describe the nodes themselves, not what is free on them. The
+# simulator, and the control loop between node changes, offer the same layout every cycle.
+_LAYOUT = ("node_pool", "node_chip", "node_domain", "node_mem_gib", "domain_pool")
+
+# The last layout found valid (its key: sizes, node keys, and the bytes of each layout column)
+# and its frozen columns, shared by the snapshots that offer it again: their layout checks
+# (shapes, codes, grouping, domains, memory) passed once and would pass again, so they are
+# skipped. Keyed on values, never on identity, so a caller that changes an array in place is
+# checked again. The frozen columns are read-only copies nobody else holds.
+_last_layout: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+# Unset optional columns: the shared read-only empty arrays (their identity marks them unset).
+_EMPTY_INT, _EMPTY_FLOAT = empty_array(np.int64), empty_array(np.float64)
+_EMPTY: dict[type[np.generic], Any] = {np.int64: _EMPTY_INT, np.float64: _EMPTY_FLOAT}
+
+
+def _unset_int() -> Any:
+    return _EMPTY_INT
+
+
+def _unset_float() -> Any:
+    return _EMPTY_FLOAT
+
+
+_COLUMNS = tuple((name, dtype, name in _LAYOUT) for name, dtype in _DTYPES.items())
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,24 +111,44 @@ class Snapshot:
     # (one org per job_org index, one region, no price, no deadline, no quotas).
     orgs: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
-    pool_region: IntArray = field(default_factory=lambda: _unset(np.int64))
-    job_class: IntArray = field(default_factory=lambda: _unset(np.int64))  # row of throughput
-    job_max_price: IntArray = field(default_factory=lambda: _unset(np.int64))  # fen/acc-h, 0 none
-    job_deadline: FloatArray = field(default_factory=lambda: _unset(np.float64))  # inf none
+    pool_region: IntArray = field(default_factory=_unset_int)
+    job_class: IntArray = field(default_factory=_unset_int)  # row of throughput
+    job_max_price: IntArray = field(default_factory=_unset_int)  # fen/acc-h, 0 none
+    job_deadline: FloatArray = field(default_factory=_unset_float)  # inf none
     # Seconds the job needs on its fastest accepted chip (user estimate or history); nan unknown.
-    job_runtime: FloatArray = field(default_factory=lambda: _unset(np.float64))
-    job_work: FloatArray = field(default_factory=lambda: _unset(np.float64))  # units; nan unknown
-    job_residency: IntArray = field(default_factory=lambda: _unset(np.int64))  # region, -1 none
-    market: Market = field(default_factory=Market)
-    quotas: Quotas = field(default_factory=Quotas)
-    running: Running = field(default_factory=Running)
-    held: Held = field(default_factory=Held)  # reservation carried by an incremental cycle
+    job_runtime: FloatArray = field(default_factory=_unset_float)
+    job_work: FloatArray = field(default_factory=_unset_float)  # units; nan unknown
+    job_residency: IntArray = field(default_factory=_unset_int)  # region, -1 none
+    # Unset tables are shared instances: they are immutable, and their columns read-only.
+    market: Market = field(default=Market())
+    quotas: Quotas = field(default=Quotas())
+    running: Running = field(default=Running())
+    held: Held = field(default=Held())  # reservation carried by an incremental cycle
 
     def __post_init__(self) -> None:
-        for name, dtype in _DTYPES.items():
-            object.__setattr__(self, name, frozen_array(getattr(self, name), dtype))
-        _fill_optional(self)
-        _validate(self)
+        global _last_layout
+        # Frozen: fields are set straight in the instance dict, as object.__setattr__ would.
+        put = self.__dict__.__setitem__
+        layout: dict[str, Any] = {}
+        for name, dtype, in_layout in _COLUMNS:
+            if in_layout:
+                layout[name] = np.asarray(getattr(self, name), dtype=dtype)
+            else:
+                put(name, frozen_array(getattr(self, name), dtype))
+        key = _layout_key(self, layout)
+        last = _last_layout
+        if key is not None and last is not None and last[0] == key:
+            known = True
+            for name, array in last[1].items():
+                put(name, array)
+        else:
+            known = False
+            for name, array in layout.items():
+                put(name, frozen_array(array, _DTYPES[name]))
+        defaulted = _fill_optional(self)
+        _validate(self, known, defaulted)
+        if key is not None and not known:
+            _last_layout = (key, {name: getattr(self, name) for name in _LAYOUT})
 
     @property
     def n_nodes(self) -> int:
@@ -115,8 +169,16 @@ class Snapshot:
         )
 
 
-def _unset(dtype: type[np.generic]) -> Any:
-    return np.zeros(0, dtype=dtype)
+def _layout_key(s: Snapshot, layout: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What the layout checks depend on, or None when it cannot be compared safely (only
+    tuples are immutable: a list of node keys could change under a cached key)."""
+    chips, pools, domains, keys = s.chips, s.pools, s.domains, s.node_keys
+    if not (type(chips) is type(pools) is type(domains) is type(keys) is tuple):
+        return None
+    key: list[Any] = [len(chips), len(pools), len(domains), keys]
+    for array in layout.values():
+        key += (array.shape, array.tobytes())
+    return tuple(key)
 
 
 _JOB_DEFAULTS: dict[str, tuple[type[np.generic], float]] = {
@@ -129,32 +191,53 @@ _JOB_DEFAULTS: dict[str, tuple[type[np.generic], float]] = {
 }
 
 
-def _fill_optional(s: Snapshot) -> None:
-    """Give unset optional columns their neutral default; resolve the tables."""
-    put = object.__setattr__
+def _fill_optional(s: Snapshot) -> set[str]:
+    """Give unset optional columns their neutral default; resolve the tables.
+
+    Returns the columns given their default: shared read-only arrays, valid by construction
+    (except ``job_class`` 0 when the market has no classes, which is still checked)."""
+    put = s.__dict__.__setitem__  # the frozen instance's own fields
     n_jobs = len(s.job_keys)
+    defaulted: set[str] = set()
     for name, (dtype, default) in _JOB_DEFAULTS.items():
-        column = np.asarray(getattr(s, name))
+        column = getattr(s, name)
+        if column is _EMPTY[dtype]:  # the shared empty one: unset, nothing to convert or copy
+            if n_jobs:
+                defaulted.add(name)
+                put(name, constant((n_jobs,), dtype, default))
+            continue
+        column = np.asarray(column)
         if column.size == 0 and n_jobs:
-            column = np.full(n_jobs, default, dtype=dtype)
-        put(s, name, frozen_array(column, dtype))
+            defaulted.add(name)
+            put(name, constant((n_jobs,), dtype, default))
+        else:
+            put(name, frozen_array(column, dtype))
     regions = s.regions or ("default",)
     pool_region = np.asarray(s.pool_region)
+    put("regions", regions)
     if pool_region.size == 0 and s.pools:
-        pool_region = np.zeros(len(s.pools), dtype=np.int64)
-    put(s, "regions", regions)
-    put(s, "pool_region", frozen_array(pool_region, np.int64))
+        defaulted.add("pool_region")
+        put("pool_region", constant((len(s.pools),), np.int64, 0))
+    else:
+        put("pool_region", frozen_array(pool_region, np.int64))
     if not s.orgs:
         # Without names, orgs are the indices the rows use: 0 .. the largest one.
         top = max([-1, *np.asarray(s.job_org).tolist(), *np.asarray(s.running.org).tolist()])
         top = max(top + 1, len(np.asarray(s.quotas.nominal)), len(s.quotas.blocked))
-        put(s, "orgs", tuple(f"org-{i}" for i in range(top)))
+        put("orgs", tuple(f"org-{i}" for i in range(top)))
     n_orgs = len(s.orgs)
-    put(s, "market", s.market.resolve(len(s.chips), len(s.pools), n_orgs))
-    put(s, "quotas", s.quotas.resolve(s.chips, n_orgs))
+    put("market", s.market.resolve(len(s.chips), len(s.pools), n_orgs))
+    put("quotas", s.quotas.resolve(s.chips, n_orgs))
+    return defaulted
 
 
-def _check_optional(s: Snapshot) -> None:
+def _first_bad_job(s: Snapshot, bad: Any, message: str) -> None:
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        raise SnapshotError("job", s.job_keys[int(rows[0])], message)
+
+
+def _check_optional(s: Snapshot, defaulted: set[str]) -> None:
     n_jobs = len(s.job_keys)
     for name in _JOB_DEFAULTS:
         got = getattr(s, name).shape
@@ -162,39 +245,75 @@ def _check_optional(s: Snapshot) -> None:
             raise SnapshotError("snapshot", name, f"has shape {got}, expected {(n_jobs,)}")
     if s.pool_region.shape != (len(s.pools),):
         raise SnapshotError("snapshot", "pool_region", f"expected {len(s.pools)} rows")
-    if np.any((s.pool_region < 0) | (s.pool_region >= len(s.regions))):
+    if "pool_region" not in defaulted and np.any(
+        (s.pool_region < 0) | (s.pool_region >= len(s.regions))
+    ):
         raise SnapshotError("snapshot", "pool_region", "region index out of range")
-    checks = (
-        ((s.job_org < 0) | (s.job_org >= s.n_orgs), "org index out of range"),
-        ((s.job_class < 0) | (s.job_class >= len(s.market.classes)), "workload class unknown"),
-        (s.job_max_price < 0, "max price must be ≥ 0 fen (0 means no limit)"),
-        ((s.job_residency < -1) | (s.job_residency >= len(s.regions)), "residency out of range"),
-        (np.isnan(s.job_deadline), "deadline must be a time or +inf"),
-        (s.job_runtime <= 0, "runtime estimate must be > 0 (or NaN: unknown)"),
-        (s.job_work < 0, "work must be ≥ 0 (or NaN: unknown)"),
-    )
-    for bad, message in checks:
-        rows = np.flatnonzero(bad)
-        if rows.size:
-            raise SnapshotError("job", s.job_keys[int(rows[0])], message)
-    object.__setattr__(s, "running", s.running.resolve(len(s.node_keys), s.n_orgs))
-    object.__setattr__(s, "held", s.held.resolve(s.node_pool, s.node_chip))
+    # Each check is one cheap reduction first; the row is looked for only when it fails. The
+    # order is that of the row-by-row messages, so the first failing check is the one reported.
+    if n_jobs:
+        org, n_orgs = s.job_org, s.n_orgs
+        if _max(org.view(np.uint64), None) >= n_orgs:  # negatives wrap round to huge
+            _first_bad_job(s, (org < 0) | (org >= n_orgs), "org index out of range")
+        cls, n_classes = s.job_class, len(s.market.classes)
+        if ("job_class" not in defaulted or not n_classes) and _max(
+            cls.view(np.uint64), None
+        ) >= n_classes:
+            _first_bad_job(s, (cls < 0) | (cls >= n_classes), "workload class unknown")
+        if "job_max_price" not in defaulted and _min(s.job_max_price, None) < 0:
+            _first_bad_job(s, s.job_max_price < 0, "max price must be ≥ 0 fen (0 means no limit)")
+        res, n_regions = s.job_residency, len(s.regions)
+        if "job_residency" not in defaulted and (
+            _min(res, None) < -1 or _max(res, None) >= n_regions
+        ):
+            _first_bad_job(s, (res < -1) | (res >= n_regions), "residency out of range")
+        if "job_deadline" not in defaulted and math.isnan(_max(s.job_deadline, None)):
+            _first_bad_job(s, np.isnan(s.job_deadline), "deadline must be a time or +inf")
+        if "job_runtime" not in defaulted and _fmin(s.job_runtime, None) <= 0:
+            _first_bad_job(s, s.job_runtime <= 0, "runtime estimate must be > 0 (or NaN: unknown)")
+        if "job_work" not in defaulted and _fmin(s.job_work, None) < 0:
+            _first_bad_job(s, s.job_work < 0, "work must be ≥ 0 (or NaN: unknown)")
+    fields = s.__dict__  # the frozen instance's own fields
+    fields["running"] = s.running.resolve(len(s.node_keys), s.n_orgs)
+    fields["held"] = s.held.resolve(s.node_pool, s.node_chip)
 
 
-def _check_shapes(s: Snapshot) -> None:
+# Column shapes, in the order they are checked: "n" one row per node, "j" per job, "d" per
+# domain; "jc"/"jp" a row per job and a column per chip/pool. Layout columns are marked.
+_SHAPES: tuple[tuple[str, str, bool], ...] = (
+    ("domain_pool", "d", True),
+    ("node_pool", "n", True),
+    ("node_chip", "n", True),
+    ("node_domain", "n", True),
+    ("node_free", "n", False),
+    ("node_mem_gib", "n", True),
+    ("job_accel", "j", False),
+    ("job_nodes", "j", False),
+    ("job_min_mem", "j", False),
+    ("job_org", "j", False),
+    ("job_priority", "j", False),
+    ("job_submit", "j", False),
+    ("job_chip_mask", "jc", False),
+    ("job_pool_mask", "jp", False),
+)
+
+
+_PER_CYCLE_SHAPES = tuple(entry for entry in _SHAPES if not entry[2])
+
+
+def _check_shapes(s: Snapshot, known: bool) -> None:
     n, j = len(s.node_keys), len(s.job_keys)
     expected: dict[str, tuple[int, ...]] = {
-        "domain_pool": (len(s.domains),),
-        **{name: (n,) for name in ("node_pool", "node_chip", "node_domain", "node_free")},
-        "node_mem_gib": (n,),
-        **{name: (j,) for name in ("job_accel", "job_nodes", "job_min_mem", "job_org")},
-        "job_priority": (j,),
-        "job_submit": (j,),
-        "job_chip_mask": (j, len(s.chips)),
-        "job_pool_mask": (j, len(s.pools)),
+        "n": (n,),
+        "j": (j,),
+        "d": (len(s.domains),),
+        "jc": (j, len(s.chips)),
+        "jp": (j, len(s.pools)),
     }
-    for name, shape in expected.items():
+    # Layout columns were checked when this layout was first seen.
+    for name, rows, _ in _PER_CYCLE_SHAPES if known else _SHAPES:
         got = getattr(s, name).shape
+        shape = expected[rows]
         if got != shape:
             raise SnapshotError("snapshot", name, f"has shape {got}, expected {shape}")
     if len(s.node_free_devices) != n:
@@ -219,26 +338,32 @@ def _first_duplicate(keys: Sequence[str]) -> str | None:
     return None
 
 
-def _check_nodes(s: Snapshot) -> None:
-    dup = _first_duplicate(s.node_keys)
-    if dup is not None:
-        raise SnapshotError("node", dup, "node key listed twice")
-    _check_codes(s, "pool", s.node_pool, len(s.pools), s.node_keys)
-    _check_codes(s, "chip", s.node_chip, len(s.chips), s.node_keys)
-    _check_codes(s, "domain", s.node_domain, len(s.domains), s.node_keys)
-    if s.n_nodes and np.any(np.diff(s.node_pool) < 0):
-        raise SnapshotError("snapshot", "node_pool", "nodes must be grouped by pool, in order")
-    wrong_domain = np.flatnonzero(s.domain_pool[s.node_domain] != s.node_pool)
-    if wrong_domain.size:
-        key = s.node_keys[int(wrong_domain[0])]
-        raise SnapshotError("node", key, "its interconnect domain belongs to another pool")
+def _check_nodes(s: Snapshot, known: bool) -> None:
+    if not known:
+        dup = _first_duplicate(s.node_keys)
+        if dup is not None:
+            raise SnapshotError("node", dup, "node key listed twice")
+        _check_codes(s, "pool", s.node_pool, len(s.pools), s.node_keys)
+        _check_codes(s, "chip", s.node_chip, len(s.chips), s.node_keys)
+        _check_codes(s, "domain", s.node_domain, len(s.domains), s.node_keys)
+        if s.n_nodes and np.any(np.diff(s.node_pool) < 0):
+            raise SnapshotError("snapshot", "node_pool", "nodes must be grouped by pool, in order")
+        wrong_domain = np.flatnonzero(s.domain_pool[s.node_domain] != s.node_pool)
+        if wrong_domain.size:
+            key = s.node_keys[int(wrong_domain[0])]
+            raise SnapshotError("node", key, "its interconnect domain belongs to another pool")
+    # A valid free-device table lists node_free devices per node, so node_free ≥ 0 too.
+    devices_ok = _free_devices_valid(s)
     for name in ("node_free", "node_mem_gib"):
+        if (devices_ok and name == "node_free") or (known and name == "node_mem_gib"):
+            continue
         column = getattr(s, name)
         neg = np.flatnonzero(~(column >= 0))  # catches NaN as well as negatives
         if neg.size:
             i = int(neg[0])
             raise SnapshotError("node", s.node_keys[i], f"negative capacity: {name}={column[i]}")
-    _check_free_devices(s)
+    if not devices_ok:
+        _check_free_devices(s)
 
 
 # The last free-device table found valid, with its counts: the simulator's rounds offer every
@@ -246,12 +371,35 @@ def _check_nodes(s: Snapshot) -> None:
 _valid_devices: tuple[tuple[tuple[int, ...], ...], bytes] | None = None
 
 
-def _check_free_devices(s: Snapshot) -> None:
+def _free_devices_valid(s: Snapshot) -> bool:
+    """True when every node's free devices are ascending, distinct, ≥ 0 and node_free many:
+    the whole table at once. False means look row by row (``_check_free_devices``)."""
     global _valid_devices
+    devices = s.node_free_devices
     counts = s.node_free.tobytes()
     last = _valid_devices
-    if last is not None and last[0] is s.node_free_devices and last[1] == counts:
-        return
+    if last is not None and last[0] is devices and last[1] == counts:
+        return True
+    if type(devices) is not tuple or not all(type(row) is tuple for row in devices):
+        return False  # only tuples are immutable, and only they may be remembered
+    lengths = [len(row) for row in devices]
+    if lengths != s.node_free.tolist():
+        return False
+    flat = np.array(list(chain.from_iterable(devices)))
+    if flat.size:
+        if flat.dtype.kind != "i" or _min(flat, None) < 0:  # not plain ints: look row by row
+            return False
+        # Strictly ascending inside each row: every step is > 0 except from one row to the next.
+        step = np.diff(flat)
+        ends = np.cumsum(lengths)[:-1]
+        step[ends[(ends > 0) & (ends < flat.size)] - 1] = 1
+        if not (step > 0).all():
+            return False
+    _valid_devices = (devices, counts)
+    return True
+
+
+def _check_free_devices(s: Snapshot) -> None:
     for i, devices in enumerate(s.node_free_devices):
         key = s.node_keys[i]
         if len(set(devices)) != len(devices):
@@ -265,31 +413,35 @@ def _check_free_devices(s: Snapshot) -> None:
             raise SnapshotError(
                 "node", key, f"node_free={int(s.node_free[i])} but {len(devices)} devices listed"
             )
-    _valid_devices = (s.node_free_devices, counts)
 
 
 def _check_jobs(s: Snapshot) -> None:
-    dup = _first_duplicate(s.job_keys)
-    if dup is not None:
-        raise SnapshotError("job", dup, "job key listed twice")
-    checks = (
-        (s.job_accel < 1, "accelerators must be ≥ 1"),
-        (s.job_nodes < 1, "nodes must be ≥ 1"),
-        (~(s.job_min_mem >= 0), "min memory must be ≥ 0"),
-        (~np.isfinite(s.job_submit), "submit time must be finite"),
-    )
-    for bad, message in checks:
-        rows = np.flatnonzero(bad)
-        if rows.size:
-            raise SnapshotError("job", s.job_keys[int(rows[0])], message)
+    keys = s.job_keys
+    if len(set(keys)) != len(keys):
+        dup = _first_duplicate(keys)
+        if dup is not None:
+            raise SnapshotError("job", dup, "job key listed twice")
+    if not keys:
+        return
+    # One reduction per check; the failing row is looked for only when it finds something.
+    if _min(s.job_accel, None) < 1:
+        _first_bad_job(s, s.job_accel < 1, "accelerators must be ≥ 1")
+    if _min(s.job_nodes, None) < 1:
+        _first_bad_job(s, s.job_nodes < 1, "nodes must be ≥ 1")
+    if not _min(s.job_min_mem, None) >= 0:  # the minimum is NaN when any row is
+        _first_bad_job(s, ~(s.job_min_mem >= 0), "min memory must be ≥ 0")
+    submit = s.job_submit  # the minimum is NaN when any row is, or -inf; the maximum +inf
+    if not (math.isfinite(_min(submit, None)) and math.isfinite(_max(submit, None))):
+        _first_bad_job(s, ~np.isfinite(s.job_submit), "submit time must be finite")
 
 
-def _validate(s: Snapshot) -> None:
-    _check_shapes(s)
-    _check_nodes(s)
+def _validate(s: Snapshot, known: bool, defaulted: set[str]) -> None:
+    _check_shapes(s, known)
+    _check_nodes(s, known)
     _check_jobs(s)
-    _check_optional(s)
-    if not np.isfinite(s.now):
+    _check_optional(s, defaulted)
+    now = s.now
+    if not (type(now) is float and math.isfinite(now)) and not np.isfinite(now):
         raise SnapshotError("snapshot", "now", f"now must be finite, got {s.now}")
 
 
@@ -466,6 +618,8 @@ class SnapshotBuilder:
         return self
 
     def _running_table(self, node_keys: tuple[str, ...]) -> Running:
+        if not self._running:
+            return Running()  # the same empty columns, shared: nothing to convert or check
         index = {key: i for i, key in enumerate(node_keys)}
         alloc_run: list[int] = []
         alloc_node: list[int] = []

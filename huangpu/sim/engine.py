@@ -17,12 +17,13 @@ operations, not a Python loop over tasks (where Gavel's simulator spends its tim
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from huangpu.sim.jobs import SimJob, Trace
 from huangpu.sim.world import World
 
 FloatArray = np.ndarray
+GC_EVERY = 256  # cycles between collections of the young generations (see ``Engine.run``)
 Progress = Callable[[float, int], None]
 
 
@@ -47,9 +49,9 @@ class SimConfig:
     max_jobs: int = 0  # stop arrivals after this many jobs (0: the whole trace)
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A job holding devices of one pool from ``start`` to ``end``: one usage line to bill."""
+class Segment(NamedTuple):
+    """A job holding devices of one pool from ``start`` to ``end``: one usage line to bill.
+    (A named tuple: a time-shared month writes about a million of them.)"""
 
     job: int
     pool: int
@@ -297,8 +299,9 @@ class Engine:
             self.queue.push(first, Kind.COMPLETION, self.version)
 
     def _release(self, i: int, t: float) -> None:
-        for node, dev in self.alloc.pop(i, []):
-            self.busy[node, dev] = False
+        busy = self.busy
+        for node, dev in self.alloc.pop(i, ()):
+            busy[node, dev] = False
         c = self.c
         start = self.seg_start.pop(i, t)
         if t > start:
@@ -374,50 +377,61 @@ class Engine:
         self.cycles += 1
         result = run_cycle(self._snapshot(t, rows, sharing), self.config.policy)
         self.reasons.update(result.stats.by_reason)
+        key_index, node_row = self.key_index, self.node_row
         placed: dict[int, list[tuple[int, int]]] = {}
         for p in result.placements:
-            placed[self.key_index[p.job_key]] = [(self.node_row[k], d) for k, d in p.devices]
-        if sharing:
-            # The snapshot offered every device: end what changed, then rebuild the busy map.
-            for i in [i for i in self.alloc if i not in placed]:
-                self._release(i, t)  # preempted: it checkpoints and waits
-                c.preempt[i] += 1
-            starts: list[int] = []
-            for i, devs in placed.items():
-                old = self.alloc.get(i)
-                if old is not None and {n for n, _ in old} == {n for n, _ in devs}:
-                    self.alloc[i] = devs  # same nodes: it keeps running
-                    continue
-                if old is not None:
-                    self._release(i, t)
-                    c.migrate[i] += 1
-                starts.append(i)
-            self.busy[:] = self._padding
-            for devs in self.alloc.values():
-                for node, dev in devs:
-                    self.busy[node, dev] = True
-            for i in starts:
-                self._start(i, placed[i], t)
-        else:
-            for i, devs in placed.items():
-                self._start(i, devs, t)
+            placed[key_index[p.job_key]] = [(node_row[k], d) for k, d in p.devices]
+        if not sharing:
+            self._start(placed, list(placed), t)
+            return
+        # The snapshot offered every device: end what changed, then rebuild the busy map.
+        alloc = self.alloc
+        for i in [i for i in alloc if i not in placed]:
+            self._release(i, t)  # preempted: it checkpoints and waits
+            c.preempt[i] += 1
+        starts: list[int] = []
+        for i, devs in placed.items():
+            old = alloc.get(i)
+            if old is not None and _same_nodes(old, devs):
+                alloc[i] = devs  # same nodes: it keeps running
+                continue
+            if old is not None:
+                self._release(i, t)
+                c.migrate[i] += 1
+            starts.append(i)
+        self.busy[:] = self._padding
+        if alloc:
+            held = [nd for devs in alloc.values() for nd in devs]
+            nodes, devices = zip(*held, strict=True)
+            self.busy[list(nodes), list(devices)] = True
+        self._start(placed, starts, t)
 
-    def _start(self, i: int, devs: list[tuple[int, int]], t: float) -> None:
-        c, w = self.c, self.world
-        for node, dev in devs:
-            if self.busy[node, dev]:
-                raise RuntimeError(f"device {w.node_keys[node]}:{dev} given twice")
-            self.busy[node, dev] = True
-        self.alloc[i] = devs
-        node = devs[0][0]
-        chip = int(w.node_chip[node])
-        resumed = c.remaining[i] < c.work[i] or not math.isnan(c.first_start[i])
-        c.chip[i], c.pool[i], c.running[i] = chip, int(w.node_pool[node]), True
-        c.rate[i] = self.rates[c.cls[i], chip] * c.devices[i]
-        c.stall[i] = t + (self.config.overhead_s if resumed else 0.0)
-        if math.isnan(c.first_start[i]):
-            c.first_start[i] = t
-        self.seg_start[i] = t
+    def _start(self, placed: dict[int, list[tuple[int, int]]], starts: list[int], t: float) -> None:
+        """Start ``starts`` on their ``placed`` devices, in one pass over the columns."""
+        if not starts:
+            return
+        c, w, busy = self.c, self.world, self.busy
+        held = [nd for i in starts for nd in placed[i]]
+        nodes, devs = (np.array(x, dtype=np.int64) for x in zip(*held, strict=True))
+        cells = nodes * busy.shape[1] + devs
+        if busy[nodes, devs].any() or np.unique(cells).size != cells.size:
+            twice = next(
+                (n, d) for n, d in held if busy[n, d] or (cells == n * busy.shape[1] + d).sum() > 1
+            )
+            raise RuntimeError(f"device {w.node_keys[twice[0]]}:{twice[1]} given twice")
+        busy[nodes, devs] = True
+        idx = np.array(starts, dtype=np.int64)
+        first_node = np.array([placed[i][0][0] for i in starts], dtype=np.int64)
+        chip = w.node_chip[first_node]
+        fresh = np.isnan(c.first_start[idx])
+        resumed = (c.remaining[idx] < c.work[idx]) | ~fresh
+        c.chip[idx], c.pool[idx], c.running[idx] = chip, w.node_pool[first_node], True
+        c.rate[idx] = self.rates[c.cls[idx], chip] * c.devices[idx]
+        c.stall[idx] = t + np.where(resumed, self.config.overhead_s, 0.0)
+        c.first_start[idx[fresh]] = t
+        for i in starts:
+            self.alloc[i] = placed[i]
+            self.seg_start[i] = t
 
     def _sample(self, t: float) -> None:
         c, w = self.c, self.world
@@ -429,6 +443,20 @@ class Engine:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, progress: Progress | None = None) -> SimResult:
+        # A simulated month keeps about a million small objects alive (usage segments,
+        # queued events), and every full garbage collection walks all of them: together
+        # they cost a tenth of the run. The engine makes no reference loops of its own, so
+        # only the young generations are collected, every ``GC_EVERY`` cycles, for loops a
+        # policy might make; the rest waits until the run ends.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(progress)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _run(self, progress: Progress | None) -> SimResult:
         started = time.perf_counter()
         cfg, q = self.config, self.queue
         self._pull_next()
@@ -459,6 +487,8 @@ class Engine:
                     self._want_cycle(t)
             elif ev.kind is Kind.CYCLE:
                 self._cycle(t)
+                if self.cycles % GC_EVERY == 0:
+                    gc.collect(1)
                 if round_s > 0 and self.active:
                     next_round = t + round_s
                     q.push(next_round, Kind.CYCLE)
@@ -522,6 +552,12 @@ class Engine:
             end_time=end,
             pending_reasons=dict(sorted(self.reasons.items())),
         )
+
+
+def _same_nodes(old: list[tuple[int, int]], new: list[tuple[int, int]]) -> bool:
+    if len(old) == 1 and len(new) == 1:
+        return old[0][0] == new[0][0]
+    return {n for n, _ in old} == {n for n, _ in new}
 
 
 def simulate(trace: Trace, config: SimConfig, progress: Progress | None = None) -> SimResult:
