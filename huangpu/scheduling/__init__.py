@@ -18,6 +18,7 @@ from huangpu.scheduling.feasibility import (
     structural_reason,
 )
 from huangpu.scheduling.policies import Policy, UnknownPolicy, get_policy, policy_names, register
+from huangpu.scheduling.policies.max_min import reset_solver_state
 from huangpu.scheduling.result import (
     CycleResult,
     CycleStats,
@@ -56,6 +57,7 @@ __all__ = [
     "node_stages",
     "policy_names",
     "register",
+    "reset_solver_state",
     "run_cycle",
     "structural_reason",
 ]

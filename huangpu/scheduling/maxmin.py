@@ -92,11 +92,16 @@ def _shape(g_n: int, k_n: int) -> _Shape:
 _kept = threading.local()
 
 
+def reset_solver() -> None:
+    """Forget the kept solver and its warm-start bases (this thread). A simulation calls it
+    when it starts, so that the same trace and seed give the same answers to the last bit."""
+    _kept.__dict__.clear()
+
+
 def _solver(ipm: bool) -> Any:
     """A ``_Highs`` with linprog's options. Simplex (small LPs): one per thread, kept, since
-    building one costs a third of a small solve and ``passModel`` clears all it held of the
-    last model (basis, solution, presolve): the answers are those of a fresh one. Interior
-    point (large LPs): a fresh one, so a kept one holds no large model."""
+    building one costs a third of a small solve. Interior point (large LPs): a fresh one, so
+    a kept one holds no large model."""
     assert _hc is not None
     highs = None if ipm else getattr(_kept, "highs", None)
     if highs is None:
@@ -106,6 +111,13 @@ def _solver(ipm: bool) -> Any:
         if not ipm:
             _kept.highs = highs
     return highs
+
+
+def _solved(highs: Any) -> bool:
+    return bool(
+        highs.run() != _hc.HighsStatus.kError
+        and highs.getModelStatus() == _hc.HighsModelStatus.kOptimal
+    )
 
 
 def _highs(
@@ -146,10 +158,25 @@ def _highs(
         return None
     if highs.passModel(lp) == _hc.HighsStatus.kError:
         return None
-    if highs.run() == _hc.HighsStatus.kError:
+    # Simplex starts from the optimal basis of the last LP of this size: one round's LP
+    # differs from the last one by a few demands, and this takes a third of the time of a
+    # cold start. The optimum is the same; its last bits can differ from a cold solve's
+    # (by 1e-12 on Gavel's LPs), hence ``reset_solver`` for runs that must repeat exactly.
+    bases: dict[tuple[int, int], Any] | None = (
+        None if ipm else _kept.__dict__.setdefault("bases", {})
+    )
+    basis = None if bases is None else bases.get((n_col, n_row))
+    if basis is not None and highs.setBasis(basis) == _hc.HighsStatus.kError:
+        highs.passModel(lp)  # a cold start after all
+        basis = None
+    if not _solved(highs) and (
+        basis is None or highs.passModel(lp) == _hc.HighsStatus.kError or not _solved(highs)
+    ):
         return None
-    if highs.getModelStatus() != _hc.HighsModelStatus.kOptimal:
-        return None
+    if bases is not None:
+        if len(bases) >= _SHAPES_KEPT:
+            bases.clear()
+        bases[(n_col, n_row)] = highs.getBasis()
     solution = highs.getSolution()
     x = np.array(solution.col_value)
     slack = b_ub - np.array(solution.row_value)

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from huangpu.core.catalog import load_catalog
-from huangpu.scheduling import Snapshot, run_cycle
+from huangpu.scheduling import Snapshot, reset_solver_state, run_cycle
 from huangpu.scheduling.tables import Market, Quotas
 from huangpu.sim.events import EventQueue, Kind, SimClock
 from huangpu.sim.jobs import SimJob, Trace
@@ -102,7 +102,9 @@ class _Columns:
         "finish",
         "attained",
         "isolated",
+        "seg_start",  # when its current usage segment began (NaN: none open)
     )
+    UNSET_NAN = ("first_start", "finish", "seg_start")
     INT = (
         "devices",
         "accel",
@@ -124,6 +126,7 @@ class _Columns:
     finish: Any
     attained: Any
     isolated: Any
+    seg_start: Any
     devices: Any
     accel: Any
     nodes: Any
@@ -138,9 +141,7 @@ class _Columns:
     def __init__(self, n_chips: int, capacity: int = 1024) -> None:
         self.capacity = capacity
         for name in self.FLOAT:
-            setattr(
-                self, name, np.full(capacity, np.nan if name in ("first_start", "finish") else 0.0)
-            )
+            setattr(self, name, np.full(capacity, np.nan if name in self.UNSET_NAN else 0.0))
         for name in self.INT:
             setattr(self, name, np.zeros(capacity, dtype=np.int64))
         self.running = np.zeros(capacity, dtype=np.bool_)
@@ -150,7 +151,7 @@ class _Columns:
         old, self.capacity = self.capacity, self.capacity * 2
         for name in (*self.FLOAT, *self.INT, "running"):
             column = getattr(self, name)
-            fill = np.nan if name in ("first_start", "finish") else 0
+            fill = np.nan if name in self.UNSET_NAN else 0
             grown = np.full(self.capacity, fill, dtype=column.dtype)
             grown[:old] = column
             setattr(self, name, grown)
@@ -212,8 +213,8 @@ class Engine:
         self.version = 0
         self.cycles = 0
         self.cycle_at = -1.0
-        self.segments: list[Segment] = []
-        self.seg_start: dict[int, float] = {}
+        # Usage segments, closed a batch at a time: (jobs, pools, starts, end, devices).
+        self._segments: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]] = []
         self.samples_t: list[float] = []
         self.samples_busy: list[FloatArray] = []
         self.reasons: Counter[str] = Counter()
@@ -298,23 +299,45 @@ class Engine:
         if math.isfinite(first):
             self.queue.push(first, Kind.COMPLETION, self.version)
 
-    def _release(self, i: int, t: float) -> None:
-        busy = self.busy
-        for node, dev in self.alloc.pop(i, ()):
-            busy[node, dev] = False
+    def _release(self, jobs: list[int], t: float, free_devices: bool = True) -> None:
+        """End ``jobs``' runs at ``t``, in one pass over the columns. ``free_devices``:
+        clear their devices in the busy map (a caller about to rebuild it need not)."""
+        if not jobs:
+            return
+        alloc = self.alloc
+        if free_devices:
+            held = [nd for i in jobs for nd in alloc.pop(i)]
+            nodes, devs = zip(*held, strict=True)
+            self.busy[list(nodes), list(devs)] = False
+        else:
+            for i in jobs:
+                del alloc[i]
+        idx = np.array(jobs, dtype=np.int64)
+        self._close_segments(idx, t)
+        self.c.running[idx] = False
+
+    def _close_segments(self, idx: np.ndarray, t: float) -> None:
         c = self.c
-        start = self.seg_start.pop(i, t)
-        if t > start:
-            self.segments.append(Segment(i, int(c.pool[i]), start, t, int(c.devices[i])))
-        c.running[i] = False
+        start = c.seg_start[idx]
+        held = idx[t > start]
+        if held.size:
+            self._segments.append((held, c.pool[held], c.seg_start[held], t, c.devices[held]))
+        c.seg_start[idx] = np.nan
+
+    def _segment_list(self) -> list[Segment]:
+        out: list[Segment] = []
+        for jobs, pools, starts, end, devs in self._segments:
+            rows = zip(jobs.tolist(), pools.tolist(), starts.tolist(), devs.tolist(), strict=True)
+            out.extend(Segment(j, p, s, end, d) for j, p, s, d in rows)
+        return out
 
     def _complete(self, t: float) -> None:
         c = self.c
         idx = np.flatnonzero(c.running[: self.n])
         # Done when less than a microsecond of work is left: float error, not real work.
         done = idx[c.remaining[idx] <= c.rate[idx] * 1e-6]
+        self._release(done.tolist(), t)
         for i in done.tolist():
-            self._release(i, t)
             c.finish[i], c.remaining[i] = t, 0.0
             self.active.discard(i)
             w = self.trace.window
@@ -386,9 +409,8 @@ class Engine:
             return
         # The snapshot offered every device: end what changed, then rebuild the busy map.
         alloc = self.alloc
-        for i in [i for i in alloc if i not in placed]:
-            self._release(i, t)  # preempted: it checkpoints and waits
-            c.preempt[i] += 1
+        preempted = [i for i in alloc if i not in placed]  # they checkpoint and wait
+        migrated: list[int] = []
         starts: list[int] = []
         for i, devs in placed.items():
             old = alloc.get(i)
@@ -396,9 +418,11 @@ class Engine:
                 alloc[i] = devs  # same nodes: it keeps running
                 continue
             if old is not None:
-                self._release(i, t)
-                c.migrate[i] += 1
+                migrated.append(i)
             starts.append(i)
+        c.preempt[preempted] += 1
+        c.migrate[migrated] += 1
+        self._release(preempted + migrated, t, free_devices=False)
         self.busy[:] = self._padding
         if alloc:
             held = [nd for devs in alloc.values() for nd in devs]
@@ -429,9 +453,9 @@ class Engine:
         c.rate[idx] = self.rates[c.cls[idx], chip] * c.devices[idx]
         c.stall[idx] = t + np.where(resumed, self.config.overhead_s, 0.0)
         c.first_start[idx[fresh]] = t
+        c.seg_start[idx] = t
         for i in starts:
             self.alloc[i] = placed[i]
-            self.seg_start[i] = t
 
     def _sample(self, t: float) -> None:
         c, w = self.c, self.world
@@ -448,6 +472,7 @@ class Engine:
         # they cost a tenth of the run. The engine makes no reference loops of its own, so
         # only the young generations are collected, every ``GC_EVERY`` cycles, for loops a
         # policy might make; the rest waits until the run ends.
+        reset_solver_state()  # LP warm starts begin afresh: the same seed, the same report
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -507,12 +532,7 @@ class Engine:
                 break  # only the sampler is left: the trace is done
         end = self.clock.now()
         self._advance(end)
-        for i in list(self.alloc):
-            start = self.seg_start.pop(i, end)
-            if end > start:
-                self.segments.append(
-                    Segment(i, int(self.c.pool[i]), start, end, int(self.c.devices[i]))
-                )
+        self._close_segments(np.array(list(self.alloc), dtype=np.int64), end)
         self._sample(end)
         return self._result(time.perf_counter() - started, end)
 
@@ -545,7 +565,7 @@ class Engine:
             window=self.trace.window,
             sample_t=np.array(self.samples_t),
             sample_busy=busy,
-            segments=self.segments,
+            segments=self._segment_list(),
             events=self.queue.popped,
             cycles=self.cycles,
             wall_s=wall,

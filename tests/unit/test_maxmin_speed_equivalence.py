@@ -1,5 +1,6 @@
-"""``max_min_allocation`` keeps one HiGHS object and per-shape index arrays between calls:
-its answers must not depend on what it solved before, and must match a fresh solver's."""
+"""``max_min_allocation`` keeps one HiGHS object, per-shape index arrays and warm-start bases
+between calls: its answers must be as optimal as a fresh solver's, and a reset solver must
+repeat a sequence of answers to the last bit (what makes simulations repeatable)."""
 
 from __future__ import annotations
 
@@ -31,23 +32,61 @@ def _fresh(args: tuple[np.ndarray, ...], monkeypatch: pytest.MonkeyPatch) -> np.
         return maxmin.max_min_allocation(*args)
 
 
-def test_answers_do_not_depend_on_earlier_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+def _objective(y: np.ndarray, demand: np.ndarray, weight: np.ndarray, rates: np.ndarray) -> float:
+    """The LP's objective for allocation ``y``: the weighted max-min level plus ε Σ n_g."""
+    best = rates.max(axis=1)
+    live = (demand > 0) & (best > 0)
+    if not live.any():
+        return 0.0
+    n = (y * rates).sum(axis=1)[live] / (demand * best)[live]
+    return float((n / weight[live]).min() + maxmin.EPSILON * n.sum())
+
+
+def _feasible(y: np.ndarray, demand: np.ndarray, rates: np.ndarray, capacity: np.ndarray) -> bool:
+    tol = 1e-7
+    return bool(
+        (y >= -tol).all()
+        and (y.sum(axis=1) <= demand + tol).all()
+        and (y.sum(axis=0) <= capacity + tol).all()
+        and (y[rates == 0] <= tol).all()
+    )
+
+
+def test_warm_starts_reach_the_cold_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
     lps = _lps(60)
     fresh = [_fresh(a, monkeypatch) for a in lps]
     order = np.random.default_rng(1).permutation(len(lps))
+    maxmin.reset_solver()
     for i in list(order) + list(order[::-1]):
+        demand, weight, rates, capacity = lps[i]
         got = maxmin.max_min_allocation(*lps[i])
-        assert got.dtype == fresh[i].dtype
-        assert np.array_equal(got, fresh[i])
+        assert got.dtype == fresh[i].dtype and got.shape == fresh[i].shape
+        assert _feasible(got, demand, rates, capacity)
+        assert _objective(got, demand, weight, rates) == pytest.approx(
+            _objective(fresh[i], demand, weight, rates), abs=1e-9
+        )
 
 
-def test_merged_count_uses_the_same_shape_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_after_a_reset_the_same_calls_give_the_same_bits() -> None:
+    lps = _lps(40, seed=7)
+
+    def run() -> list[np.ndarray]:
+        maxmin.reset_solver()
+        return [maxmin.max_min_allocation(*a) for a in lps + lps[::-1]]
+
+    first, second = run(), run()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_merged_count_weighs_the_epsilon_term() -> None:
     demand, weight, rates, capacity = _lps(1, seed=3)[0]
     count = np.arange(1, demand.size + 1, dtype=float)
+    maxmin.reset_solver()
     a = maxmin.max_min_allocation(demand, weight, rates, capacity, count)
     maxmin.max_min_allocation(demand, weight, rates, capacity)
     b = maxmin.max_min_allocation(demand, weight, rates, capacity, count)
-    assert np.array_equal(a, b)
+    assert _feasible(b, demand, rates, capacity)
+    assert np.allclose(a, b, atol=1e-9)
 
 
 def test_linprog_fallback_reaches_the_same_optimum(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from huangpu.scheduling.cells import Cells
-from huangpu.scheduling.maxmin import max_min_allocation
+from huangpu.scheduling.maxmin import max_min_allocation, reset_solver
 from huangpu.scheduling.metrics import Block
 from huangpu.scheduling.policies import register
 from huangpu.scheduling.policies.base import MISS, CellPolicyBase
@@ -50,8 +50,18 @@ class _Memo:
         self._last = (key, answer)
         return answer
 
+    def forget(self) -> None:
+        self._last = None
+
 
 _MEMO = _Memo()
+
+
+def reset_solver_state() -> None:
+    """A cold LP solver and no remembered answer: what a run that must repeat to the last bit
+    (a simulation: same trace and seed, same report) starts from. See ``maxmin._highs``."""
+    _MEMO.forget()
+    reset_solver()
 
 
 @lru_cache(maxsize=1 << 16)
