@@ -130,15 +130,17 @@ def _one_node(
     back = np.cumsum(count)
     first = np.ones(node.size, dtype=np.bool_)
     first[1:] = node[1:] != node[:-1]
-    back -= np.repeat((back - count)[first], np.diff(np.append(np.flatnonzero(first), node.size)))
+    # minus what the node's earlier neighbours in the order gave back (counts are positive,
+    # so the running maximum of the group starts is the current group's start)
+    back -= np.maximum.accumulate(np.where(first, back - count, 0))
     ok = state.free[node] + back >= accel
     if min_mem > state.cells.mem_min[c]:
         ok &= state.s.node_mem_gib[node] >= min_mem
     if not ok.any():
         return None
     start = float(time[ok].min())
-    by_then = np.zeros(state.s.n_nodes, dtype=np.int64)
-    np.add.at(by_then, node[time <= start], count[time <= start])
+    then = time <= start
+    by_then = np.bincount(node[then], count[then], state.s.n_nodes).astype(np.int64)
     found = state.fit(c, accel, 1, min_mem, state.free + by_then)
     assert found is not None  # some node fits at ``start``, by construction
     released = by_then[found]

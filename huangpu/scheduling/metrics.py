@@ -64,10 +64,15 @@ def block_metrics(s: Snapshot, cells: Cells, rows: IntArray) -> Block:
         s.now + runtime > s.job_deadline[rows, None]
     )
     # The first stage no cell passes (budget sits between gang and price, as in PendingReason).
-    fails = np.where(~price_ok.any(axis=1), 6, 0)
-    fails = np.where(s.quotas.blocked[s.job_org[rows]], 5, fails)
-    for stage, mask in ((4, gang), (3, pool), (2, memory), (1, chip)):
-        fails = np.where(~mask.any(axis=1), stage, fails)
+    placeable = price_ok.any(axis=1)
+    blocked = s.quotas.blocked[s.job_org[rows]]
+    if placeable.all() and not blocked.any():
+        fails = np.zeros(rows.size, dtype=np.int64)  # the usual block: nothing to find
+    else:
+        fails = np.where(~placeable, 6, 0)
+        fails = np.where(blocked, 5, fails)
+        for stage, mask in ((4, gang), (3, pool), (2, memory), (1, chip)):
+            fails = np.where(~mask.any(axis=1), stage, fails)
     return Block(rows, chip, memory, pool, gang, price_ok, speed, net, cost, runtime, misses, fails)
 
 

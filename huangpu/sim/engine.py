@@ -380,7 +380,7 @@ class Engine:
             job_priority=c.priority[rows],
             job_submit=c.submit[rows],
             now=t,
-            orgs=tuple(self.org_names[o] for o in org_codes.tolist()),
+            orgs=tuple([self.org_names[o] for o in org_codes.tolist()]),
             job_class=c.cls[rows],
             job_work=np.maximum(c.remaining[rows], 0.0),
             market=self.market
@@ -403,7 +403,11 @@ class Engine:
         key_index, node_row = self.key_index, self.node_row
         placed: dict[int, list[tuple[int, int]]] = {}
         for p in result.placements:
-            placed[key_index[p.job_key]] = [(node_row[k], d) for k, d in p.devices]
+            if len(p.devices) == 1:  # most placements: no list comprehension's frame
+                ((k, d),) = p.devices
+                placed[key_index[p.job_key]] = [(node_row[k], d)]
+            else:
+                placed[key_index[p.job_key]] = [(node_row[k], d) for k, d in p.devices]
         if not sharing:
             self._start(placed, list(placed), t)
             return
@@ -414,7 +418,9 @@ class Engine:
         starts: list[int] = []
         for i, devs in placed.items():
             old = alloc.get(i)
-            if old is not None and _same_nodes(old, devs):
+            if old is not None and (
+                old[0][0] == devs[0][0] if len(old) == len(devs) == 1 else _same_nodes(old, devs)
+            ):
                 alloc[i] = devs  # same nodes: it keeps running
                 continue
             if old is not None:
@@ -437,13 +443,12 @@ class Engine:
         c, w, busy = self.c, self.world, self.busy
         held = [nd for i in starts for nd in placed[i]]
         nodes, devs = (np.array(x, dtype=np.int64) for x in zip(*held, strict=True))
-        cells = nodes * busy.shape[1] + devs
-        if busy[nodes, devs].any() or np.unique(cells).size != cells.size:
-            twice = next(
-                (n, d) for n, d in held if busy[n, d] or (cells == n * busy.shape[1] + d).sum() > 1
-            )
-            raise RuntimeError(f"device {w.node_keys[twice[0]]}:{twice[1]} given twice")
+        if busy[nodes, devs].any():
+            self._given_twice(held, busy)
+        before = np.count_nonzero(busy)
         busy[nodes, devs] = True
+        if np.count_nonzero(busy) - before != len(held):  # a device twice in this batch
+            self._given_twice(held, None)
         idx = np.array(starts, dtype=np.int64)
         first_node = np.array([placed[i][0][0] for i in starts], dtype=np.int64)
         chip = w.node_chip[first_node]
@@ -456,6 +461,13 @@ class Engine:
         c.seg_start[idx] = t
         for i in starts:
             self.alloc[i] = placed[i]
+
+    def _given_twice(self, held: list[tuple[int, int]], busy: np.ndarray | None) -> None:
+        seen: set[tuple[int, int]] = set()
+        for n, d in held:
+            if (busy is not None and busy[n, d]) or (n, d) in seen:
+                raise RuntimeError(f"device {self.world.node_keys[n]}:{d} given twice")
+            seen.add((n, d))
 
     def _sample(self, t: float) -> None:
         c, w = self.c, self.world
@@ -575,8 +587,6 @@ class Engine:
 
 
 def _same_nodes(old: list[tuple[int, int]], new: list[tuple[int, int]]) -> bool:
-    if len(old) == 1 and len(new) == 1:
-        return old[0][0] == new[0][0]
     return {n for n, _ in old} == {n for n, _ in new}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from huangpu.scheduling import Placement, Snapshot, policy_names, register
 from huangpu.sim.engine import SimConfig, simulate
 from huangpu.sim.metrics import summarise
 from tests.sim.conftest import job, one_chip_trace
@@ -49,3 +50,26 @@ def test_allocation_rate_samples() -> None:
     r = simulate(trace, SimConfig("first-fit", sample_s=3600))
     # Samples at 0 h (2 busy), 1 h (b just finished: 1 busy), 2 h (end: 0 busy).
     np.testing.assert_allclose(r.sample_busy[:, 0], [2, 1, 0])
+
+
+class _SameDevicePolicy:
+    """A broken policy: every job gets device 0 of the first node."""
+
+    name = "test-same-device"
+
+    def order(self, snapshot: Snapshot) -> np.ndarray:
+        return np.arange(snapshot.n_jobs)
+
+    def choose(self, snapshot: Snapshot, job: int, free: np.ndarray, feasible: np.ndarray):
+        node = snapshot.node_keys[0]
+        return Placement(snapshot.job_keys[job], 0, (node,), ((node, 0),))
+
+
+@pytest.mark.parametrize("round_s", [0.0, 50.0])
+def test_a_device_given_twice_stops_the_run(round_s: float) -> None:
+    # In one cycle (two jobs at once) and across cycles (a later arrival while the first runs).
+    if "test-same-device" not in policy_names():
+        register("test-same-device")(_SameDevicePolicy)
+    trace = one_chip_trace([job("a", 0, 100), job("b", 0, 100), job("c", 10, 100)])
+    with pytest.raises(RuntimeError, match=r"device p/n0000:0 given twice"):
+        simulate(trace, SimConfig("test-same-device", round_s=round_s))

@@ -179,5 +179,7 @@ class MaxMinFairness(CellPolicyBase):
             np.where(is_drawn, 0.0, 2.0 - cell_mix) + block.cost * 1e-12,
             OFF_PLAN + block.cost,
         )
+        if not block.misses.any():
+            return np.asarray(key, dtype=np.float64)
         runtime = np.nan_to_num(block.runtime, nan=0.0)
         return np.asarray(np.where(block.misses, MISS + runtime, key), dtype=np.float64)
