@@ -210,11 +210,12 @@ class _Cycle:
                     continue
             ncu = accel * nodes * self._ncu_py[c]
             family = self._family_py[c]
-            if not self.quota.admits(org, family, ncu):
+            if self.quota.enforced and not self.quota.admits(org, family, ncu):
                 quota_blocked = family if quota_blocked is None else quota_blocked
                 continue
             short = hold is not None and end <= hold.start
-            self.quota.add(org, family, ncu)
+            if self.quota.enforced:
+                self.quota.add(org, family, ncu)
             end = end if end == end else np.inf
             if one:
                 devices = self.state.take_one(node, accel, short)
