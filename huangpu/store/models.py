@@ -67,7 +67,7 @@ class NodeRow(Base):
     __table_args__ = (UniqueConstraint("pool_id", "name"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"))
-    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)  # 0007
     name: Mapped[str] = mapped_column(String(128))
     domain: Mapped[str] = mapped_column(String(128))
 

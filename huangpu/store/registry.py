@@ -211,9 +211,11 @@ def upsert_agent(
 
 
 def _sync_inventory(session: Session, agent: AgentRow, nodes: list[Node]) -> None:
-    existing = {
-        n.name: n for n in session.scalars(select(NodeRow).where(NodeRow.pool_id == agent.pool_id))
-    }
+    # Only the nodes this report names (the (pool, name) unique index): loading the whole
+    # pool made each registration slower as the pool grew, quadratic over a city's agents.
+    names = [node.name for node in nodes]
+    found = select(NodeRow).where(NodeRow.pool_id == agent.pool_id, NodeRow.name.in_(names))
+    existing = {n.name: n for n in session.scalars(found)} if names else {}
     seen_devices: set[str] = set()
     for node in nodes:
         row = existing.get(node.name)

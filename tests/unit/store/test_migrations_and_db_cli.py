@@ -40,6 +40,24 @@ def _tables(db_url: str) -> set[str]:
         db.dispose()
 
 
+def _declared_indexes() -> set[tuple[str, str]]:
+    return {(t.name, str(i.name)) for t in Base.metadata.sorted_tables for i in t.indexes}
+
+
+def _indexes(db_url: str) -> set[tuple[str, str]]:
+    db = connect(db_url, migrate=False)
+    try:
+        with db.writer.connect() as conn:
+            found = inspect(conn)
+            return {
+                (table, str(i["name"]))
+                for table in found.get_table_names()
+                for i in found.get_indexes(table)
+            }
+    finally:
+        db.dispose()
+
+
 def test_migrations_go_up_and_down_one_step_at_a_time(database_url: str) -> None:
     db = connect(database_url, migrate=False)
     try:
@@ -48,8 +66,9 @@ def test_migrations_go_up_and_down_one_step_at_a_time(database_url: str) -> None
         for rev in revisions:
             upgrade(db, rev)
             assert current_revision(db) == rev
-        # At head the schema holds every table the models declare.
+        # At head the schema holds every table and index the models declare.
         assert {t.name for t in Base.metadata.sorted_tables} <= _tables(database_url)
+        assert _declared_indexes() <= _indexes(database_url)
         for previous in [*reversed(revisions[:-1]), "base"]:
             downgrade(db, previous)
             assert current_revision(db) == (None if previous == "base" else previous)
