@@ -23,6 +23,7 @@ from huangpu.control.leader import LeaderGate, leadership_for
 from huangpu.control.metering import Metering, open_cursor
 from huangpu.control.preemptions import apply_preemptions
 from huangpu.control.reaper import LeaseReaper, ReapStats
+from huangpu.control.runtime_history import RuntimeHistory
 from huangpu.control.sched_context import FairShareUsage, load_context
 from huangpu.control.sched_metrics import SchedulerMetrics
 from huangpu.control.snapshots import NodeIndex, SchedulingContext, build_snapshot
@@ -66,6 +67,7 @@ class Scheduler:
         self.reaper = LeaseReaper(db, clock, lease_seconds)
         self.specs = SpecCache()
         self.fair_share = FairShareUsage(half_life_s)
+        self.runtimes = RuntimeHistory()  # estimates for jobs without estimated_hours
         self.incremental = Incremental(full_every_s)
         # The cell engine shows budget stops as BUDGET_EXHAUSTED; first-fit knows none, so for
         # it the loop keeps those jobs out of the queue itself.
@@ -99,7 +101,8 @@ class Scheduler:
             for r in queued:
                 orgs.setdefault(r.org_id, len(orgs))
             usage = self.fair_share.get(session, now)
-            context = load_context(session, now, list(orgs), stopped, usage)
+            runtimes = self.runtimes.get(session, now)
+            context = load_context(session, now, list(orgs), stopped, usage, runtimes)
         full_context, all_queued = context, queued
         # Incremental when nothing was freed since the last cycle: only new arrivals are
         # scheduled, against the carried reservation (control/incremental.py).

@@ -3,7 +3,8 @@
 Pool suppliers and prices; the jobs holding devices (quota usage, backfill's expected ends,
 preemption candidates); quotas and cohorts; each org's voucher subsidy per chip as the ledger
 would bill it; fair-share usage (passed in, as it is cached between cycles); and the ledger's
-budget stops (``blocked``), which the snapshot turns into ``BUDGET_EXHAUSTED``.
+budget stops (``blocked``), which the snapshot turns into ``BUDGET_EXHAUSTED``; and runtime
+estimates from history (passed in, cached like usage) for jobs the tenant gave none.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huangpu.control.fairshare_usage import decayed_usage
+from huangpu.control.runtime_history import RuntimeKey, runtime_key
 from huangpu.control.snapshots import RunningView, SchedulingContext, _roofline
 from huangpu.control.subsidies import subsidy_table
 from huangpu.core.errors import NotFound
@@ -25,12 +27,19 @@ from huangpu.store.models import AllocationRow, JobRow, PoolRow, SupplierRow
 from huangpu.store.quota_models import JobPreemptionRow
 
 
-def running_jobs(session: Session) -> list[RunningView]:
+def running_jobs(
+    session: Session, estimates: Mapping[RuntimeKey, float] | None = None
+) -> list[RunningView]:
     """Jobs holding devices (SCHEDULED, STARTING, RUNNING), with the devices they hold.
 
-    ``start`` is the job's last state change (placed, or started running); a job already asked
-    to cancel or to stop for a preemption is not preemptible again."""
+    ``start`` is the job's last state change (placed, or started running); the expected end is
+    start + the tenant's ``estimated_hours``, else + history's estimate for the job's org, kind
+    and shape (``estimates``), else never. A job already asked to cancel or to stop for a
+    preemption is not preemptible again."""
     hours = JobRow.spec["estimated_hours"].as_float()
+    accelerators = JobRow.spec[("resources", "accelerators")].as_integer()
+    nodes = JobRow.spec[("resources", "nodes")].as_integer()
+    history = estimates or {}
     rows = session.execute(
         select(
             JobRow.id,
@@ -40,6 +49,9 @@ def running_jobs(session: Session) -> list[RunningView]:
             JobRow.cancel_requested,
             JobPreemptionRow.job_id,
             hours,
+            JobRow.kind,
+            accelerators,
+            nodes,
             AllocationRow.device_id,
         )
         .join(AllocationRow, AllocationRow.job_id == JobRow.id)
@@ -52,9 +64,12 @@ def running_jobs(session: Session) -> list[RunningView]:
     ).all()
     views: dict[str, RunningView] = {}
     devices: dict[str, list[str]] = {}
-    for job, org, priority, start, cancel, preempting, est, device in rows:
+    for job, org, priority, start, cancel, preempting, est, kind, accel, n, device in rows:
         if job not in views:
-            end = start + float(est) * 3600 if est else float("inf")
+            if est:
+                end = start + float(est) * 3600
+            else:
+                end = start + history.get(runtime_key(org, kind, accel, n), float("inf"))
             stoppable = not cancel and preempting is None
             views[job] = RunningView(job, org, int(priority), float(start), end, stoppable, ())
         devices.setdefault(job, []).append(device)
@@ -93,9 +108,11 @@ def load_context(
     orgs: Sequence[str] = (),
     blocked: Mapping[str, str] | None = None,
     usage: Mapping[str, float] | None = None,
+    runtimes: Mapping[RuntimeKey, float] | None = None,
 ) -> SchedulingContext:
     """``orgs`` keep their indices; orgs of running jobs and of quotas are appended after them
-    (the context's ``orgs`` is the full list)."""
+    (the context's ``orgs`` is the full list). ``runtimes`` are history's estimates
+    (``RuntimeHistory``), used where the tenant gave no ``estimated_hours``."""
     suppliers = {
         pool: (sid, name)
         for pool, sid, name in session.execute(
@@ -112,7 +129,7 @@ def load_context(
         except NotFound:
             return None  # unpriced: ranks as free; the ledger refuses to rate it later
 
-    running = running_jobs(session)
+    running = running_jobs(session, runtimes)
     quotas, cohorts = quota_repo.quota_table(session)
     every = list(dict.fromkeys([*orgs, *(r.org_id for r in running), *(o for o, _ in quotas)]))
     return SchedulingContext(
@@ -125,4 +142,5 @@ def load_context(
         quotas=quotas,
         cohorts=cohorts,
         decayed_usage=dict(usage or {}),
+        runtime_estimates=dict(runtimes or {}),
     )

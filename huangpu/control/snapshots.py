@@ -8,6 +8,7 @@ from functools import cache
 
 import numpy as np
 
+from huangpu.control.runtime_history import RuntimeKey, runtime_key
 from huangpu.core.catalog import load_catalog
 from huangpu.core.families import FAMILIES
 from huangpu.core.jobspec import JobSpec
@@ -26,7 +27,7 @@ class RunningView:
     org_id: str
     priority: int
     start: float  # when it was placed or started running
-    expected_end: float  # start + its estimate; inf when it gave none
+    expected_end: float  # start + its estimate (the tenant's, else history's); inf: none
     preemptible: bool  # False while it is already being cancelled or preempted
     device_ids: tuple[str, ...]
 
@@ -45,6 +46,8 @@ class SchedulingContext:
     - ``quotas``: (org id, chip family) -> nominal quota and limits in NCU, ``cohorts``: org id
       -> cohort name; an (org, family) without an entry is unlimited and lends nothing;
     - ``decayed_usage``: org id -> NCU·s with half-life decay, for fair share;
+    - ``runtime_estimates``: (org id, kind, accelerators, nodes) -> seconds, from the runs of
+      recent similar jobs (control/runtime_history.py), for jobs without ``estimated_hours``;
     - ``held``: the last full cycle's EASY reservation, kept by an incremental cycle.
     """
 
@@ -58,6 +61,7 @@ class SchedulingContext:
     quotas: Mapping[tuple[str, str], QuotaEntry] = field(default_factory=dict)
     cohorts: Mapping[str, str] = field(default_factory=dict)
     decayed_usage: Mapping[str, float] = field(default_factory=dict)
+    runtime_estimates: Mapping[RuntimeKey, float] = field(default_factory=dict)
     held: Reservation | None = None  # the reservation an incremental cycle carries
 
 
@@ -170,6 +174,17 @@ def _add_running(
         )
 
 
+def _runtime_s(spec: JobSpec, org: int, ctx: SchedulingContext) -> float:
+    """The tenant's estimate; else history's for the job's org, kind and shape; else NaN."""
+    if spec.estimated_hours:
+        return spec.estimated_hours * 3600
+    if not ctx.runtime_estimates or not 0 <= org < len(ctx.orgs):
+        return np.nan
+    r = spec.resources
+    key = runtime_key(ctx.orgs[org], str(spec.kind.value), r.accelerators, r.nodes)
+    return ctx.runtime_estimates.get(key, np.nan)
+
+
 @dataclass(frozen=True)
 class NodeIndex:
     """What the control layer needs to turn a Placement back into rows."""
@@ -261,7 +276,7 @@ def build_snapshot(
             if spec.max_price_cny_per_hour
             else 0,
             deadline=spec.deadline.timestamp() if spec.deadline else np.inf,
-            runtime_s=spec.estimated_hours * 3600 if spec.estimated_hours else np.nan,
+            runtime_s=_runtime_s(spec, org, ctx),
             residency=regions.index(spec.residency) if spec.residency else -1,
         )
     return builder.build(), NodeIndex(tuple(pool_ids), device_ids, node_agent)

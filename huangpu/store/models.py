@@ -87,7 +87,7 @@ class DeviceRow(Base):
 class JobRow(Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_state", "state"),
+        Index("ix_jobs_state_updated", "state", "updated_at"),  # 0007
         Index("ix_jobs_org_created", "org_id", "created_at"),
         Index("ix_jobs_agent_state", "agent_id", "state"),
     )
