@@ -11,41 +11,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from huangpu.api.app import build_platform, create_app
 from huangpu.control.backlog import default_bound
-from huangpu.control.loop import Scheduler
-from huangpu.core.clock import ManualClock
 from huangpu.core.states import HOLDS_DEVICES
-from huangpu.settings import Settings
-from huangpu.store import registry
-from huangpu.store.db import Database, connect
 from huangpu.store.ledger_models import MeteringCursorRow
 from huangpu.store.models import AllocationRow, JobRow
+from tests.unit.control.inprocess import LEASE, InProcessPlatform
 
-LEASE = 10.0
 FEATURES = ["preempt", "backlog"]
 
 
-class World:
+class World(InProcessPlatform):
     """One pool of ``devices`` 910B2 NPUs behind one agent, on executor ``executor``."""
 
     def __init__(
         self, tmp: Path, devices: int = 2, executor: str = "slurm", bound: int | None = None
     ) -> None:
-        self.clock = ManualClock()
-        self.settings = Settings(
-            home=tmp, database_url=None, lease_seconds=LEASE, poll_timeout_seconds=0
-        )
-        self.db: Database = connect(self.settings.db_url)
-        self.client = TestClient(create_app(build_platform(self.settings, self.db, self.clock)))
-        self.scheduler = Scheduler(self.db, self.clock, LEASE, "first-fit")
-        with self.db.write() as s:
-            self.op = registry.create_token(s, "operator", None, None, "t", 0).secret
+        super().__init__(tmp)
         self.post("/v1/orgs", self.op, {"name": "acme", "category": "startup"})
         self.post("/v1/suppliers", self.op, {"name": "hpc"})
         self.tenant = self.post("/v1/tokens", self.op, {"role": "tenant", "org": "acme"})["token"]
@@ -71,15 +56,6 @@ class World:
         self.agent_id = reg["agent_id"]
         self.seq = 0
         self.devices = devices
-
-    def post(self, path: str, token: str | None, body: Any, status: int | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        r = self.client.post(path, json=body, headers=headers)
-        if status is None:
-            assert r.status_code < 300, r.text
-        else:
-            assert r.status_code == status, r.text
-        return r.json()
 
     def poll(self, running: list[dict[str, Any]], features: list[str] = FEATURES) -> Any:
         body = {"agent_id": self.agent_id, "running": running, "wait_seconds": 0}

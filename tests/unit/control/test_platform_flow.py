@@ -9,32 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 
-from huangpu.api.app import build_platform, create_app
-from huangpu.control.loop import Scheduler
-from huangpu.core.clock import ManualClock
 from huangpu.core.states import can_move
-from huangpu.settings import Settings
-from huangpu.store import registry
-from huangpu.store.db import Database, connect
 from huangpu.store.models import AllocationRow, JobRow
+from tests.unit.control.inprocess import LEASE, InProcessPlatform
 
-LEASE = 10.0
 
-
-class World:
+class World(InProcessPlatform):
     def __init__(self, tmp: Path, db_url: str | None) -> None:
-        self.clock = ManualClock()
-        self.settings = Settings(
-            home=tmp, database_url=db_url, lease_seconds=LEASE, poll_timeout_seconds=0
-        )
-        self.db: Database = connect(self.settings.db_url)
-        self.client = TestClient(create_app(build_platform(self.settings, self.db, self.clock)))
-        self.scheduler = Scheduler(self.db, self.clock, LEASE, "first-fit")
-        with self.db.write() as s:
-            self.op = registry.create_token(s, "operator", None, None, "t", 0).secret
+        super().__init__(tmp, db_url)
         self.post("/v1/orgs", self.op, {"name": "acme", "category": "startup"})
         self.post("/v1/orgs", self.op, {"name": "other"})
         self.post("/v1/suppliers", self.op, {"name": "telecom"})
@@ -61,15 +45,6 @@ class World:
             ]
             reg = self.post("/v1/agent/register", token, {"agent_name": "a1", "nodes": nodes})
             self.agents[pool] = (token, reg["agent_id"])
-
-    def post(self, path: str, token: str | None, body: Any, status: int | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        r = self.client.post(path, json=body, headers=headers)
-        if status is None:
-            assert r.status_code < 300, r.text
-        else:
-            assert r.status_code == status, r.text
-        return r.json()
 
     def get(self, path: str, token: str, status: int = 200) -> Any:
         r = self.client.get(path, headers={"Authorization": f"Bearer {token}"})
