@@ -77,6 +77,21 @@ def _api_error(response: httpx.Response) -> ApiError:
         return ApiError(response.status_code, code, text or response.reason_phrase, None)
 
 
+def pool_body(
+    name: str, supplier: str, region: str, executor: str, engine_backlog: int | None = None
+) -> dict[str, Any]:
+    """The body of ``POST /v1/pools``; ``engine_backlog`` only when set (else the default)."""
+    body: dict[str, Any] = {
+        "name": name,
+        "supplier": supplier,
+        "region": region,
+        "executor": executor,
+    }
+    if engine_backlog is not None:
+        body["engine_backlog"] = engine_backlog
+    return body
+
+
 class ApiClient:
     """One method per route the CLI uses; every call returns decoded JSON or raises CliError."""
 
@@ -162,15 +177,7 @@ class ApiClient:
         executor: str,
         engine_backlog: int | None = None,
     ) -> Any:
-        body: dict[str, Any] = {
-            "name": name,
-            "supplier": supplier,
-            "region": region,
-            "executor": executor,
-        }
-        if engine_backlog is not None:
-            body["engine_backlog"] = engine_backlog
-        return self.post("/v1/pools", body)
+        return self.post("/v1/pools", pool_body(name, supplier, region, executor, engine_backlog))
 
     def list_orgs(self) -> Any:
         return self.get("/v1/orgs")

@@ -100,7 +100,7 @@ class _Cycle:
         self._family_py: list[int] = self.family.tolist()
         self._pool_py: list[int] = self.cells.pool.tolist()
         self._chip_py: list[int] = self.cells.chip.tolist()
-        self._mem_min_py: list[float] = self.cells.mem_min.tolist()
+        self._mem_min_py = self.cells.mem_min_py
         self.hold: Hold | None = None
         self.head: str | None = None
         self.releases = _releases(s)
@@ -210,12 +210,11 @@ class _Cycle:
                     continue
             ncu = accel * nodes * self._ncu_py[c]
             family = self._family_py[c]
-            if self.quota.enforced and not self.quota.admits(org, family, ncu):
+            if not self.quota.admits(org, family, ncu):
                 quota_blocked = family if quota_blocked is None else quota_blocked
                 continue
             short = hold is not None and end <= hold.start
-            if self.quota.enforced:
-                self.quota.add(org, family, ncu)
+            self.quota.add(org, family, ncu)
             end = end if end == end else np.inf
             if one:
                 devices = self.state.take_one(node, accel, short)

@@ -13,7 +13,9 @@ variables. For class ``g`` with demand ``D_g`` accelerators and per-accelerator 
 
 ``n_g`` is the share of its ideal speed a class gets, so a class that runs 3× faster on an H100
 is worth more there, which is how Gavel's allocation is heterogeneity-aware. Solved with
-scipy's HiGHS. Pure: arrays in, arrays out.
+scipy's HiGHS: arrays in, arrays out. One solver per thread is kept and warm-started from
+the last basis of the same size, so the last bits of an answer can depend on the solve before
+it; ``reset_solver`` makes a sequence of calls repeat exactly.
 """
 
 from __future__ import annotations
@@ -169,9 +171,10 @@ def _highs(
     if basis is not None and highs.setBasis(basis) == _hc.HighsStatus.kError:
         highs.passModel(lp)  # a cold start after all
         basis = None
-    if not _solved(highs) and (
-        basis is None or highs.passModel(lp) == _hc.HighsStatus.kError or not _solved(highs)
-    ):
+    solved = _solved(highs)
+    if not solved and basis is not None:  # a warm start that failed: cold, as linprog would
+        solved = highs.passModel(lp) != _hc.HighsStatus.kError and _solved(highs)
+    if not solved:
         return None
     if bases is not None:
         if len(bases) >= _SHAPES_KEPT:

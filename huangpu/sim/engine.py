@@ -306,9 +306,7 @@ class Engine:
             return
         alloc = self.alloc
         if free_devices:
-            held = [nd for i in jobs for nd in alloc.pop(i)]
-            nodes, devs = zip(*held, strict=True)
-            self.busy[list(nodes), list(devs)] = False
+            self._set_busy([nd for i in jobs for nd in alloc.pop(i)], False)
         else:
             for i in jobs:
                 del alloc[i]
@@ -319,9 +317,10 @@ class Engine:
     def _close_segments(self, idx: np.ndarray, t: float) -> None:
         c = self.c
         start = c.seg_start[idx]
-        held = idx[t > start]
+        open_ = t > start  # NaN (none open) compares False
+        held = idx[open_]
         if held.size:
-            self._segments.append((held, c.pool[held], c.seg_start[held], t, c.devices[held]))
+            self._segments.append((held, c.pool[held], start[open_], t, c.devices[held]))
         c.seg_start[idx] = np.nan
 
     def _segment_list(self) -> list[Segment]:
@@ -418,9 +417,7 @@ class Engine:
         starts: list[int] = []
         for i, devs in placed.items():
             old = alloc.get(i)
-            if old is not None and (
-                old[0][0] == devs[0][0] if len(old) == len(devs) == 1 else _same_nodes(old, devs)
-            ):
+            if old is not None and _same_nodes(old, devs):
                 alloc[i] = devs  # same nodes: it keeps running
                 continue
             if old is not None:
@@ -430,10 +427,7 @@ class Engine:
         c.migrate[migrated] += 1
         self._release(preempted + migrated, t, free_devices=False)
         self.busy[:] = self._padding
-        if alloc:
-            held = [nd for devs in alloc.values() for nd in devs]
-            nodes, devices = zip(*held, strict=True)
-            self.busy[list(nodes), list(devices)] = True
+        self._set_busy([nd for devs in alloc.values() for nd in devs], True)
         self._start(placed, starts, t)
 
     def _start(self, placed: dict[int, list[tuple[int, int]]], starts: list[int], t: float) -> None:
@@ -461,6 +455,12 @@ class Engine:
         c.seg_start[idx] = t
         for i in starts:
             self.alloc[i] = placed[i]
+
+    def _set_busy(self, held: list[tuple[int, int]], value: bool) -> None:
+        """Mark these (node, device) pairs busy or free, in one numpy assignment."""
+        if held:
+            nodes, devs = zip(*held, strict=True)
+            self.busy[list(nodes), list(devs)] = value
 
     def _given_twice(self, held: list[tuple[int, int]], busy: np.ndarray | None) -> None:
         seen: set[tuple[int, int]] = set()
@@ -587,6 +587,8 @@ class Engine:
 
 
 def _same_nodes(old: list[tuple[int, int]], new: list[tuple[int, int]]) -> bool:
+    if len(old) == len(new) == 1:
+        return old[0][0] == new[0][0]
     return {n for n, _ in old} == {n for n, _ in new}
 
 

@@ -40,6 +40,7 @@ from typing import Any, Self
 import httpx
 
 from huangpu.agent.executors.local import pid_alive
+from huangpu.cli.api_client import pool_body
 
 LOOPBACK = "127.0.0.1"
 # Set to 1 to keep temp homes (databases, logs) after the processes stop, for debugging.
@@ -647,14 +648,7 @@ class ApiClient:
         executor: str = "local",
         engine_backlog: int | None = None,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "name": name,
-            "supplier": supplier,
-            "region": region,
-            "executor": executor,
-        }
-        if engine_backlog is not None:
-            body["engine_backlog"] = engine_backlog
+        body = pool_body(name, supplier, region, executor, engine_backlog)
         return dict(self.post("/v1/pools", body))
 
     def create_token(
